@@ -1,0 +1,21 @@
+//! # flowtide-dataflows
+//!
+//! The packet and flow model of flowtide and the timely/differential dataflow operators
+//! built on it. This crate does no I/O: the `flowtide` binary captures and decodes packets
+//! into [`packet::Packet`] records, feeds them in with event-time (capture-time) timely
+//! timestamps, and writes what these operators produce.
+//!
+//! ## Time
+//! A timely timestamp here is a *lower bound* on the capture time, in nanoseconds, of
+//! every record it stamps. Sources advance it in coarse steps (see the binary's `--tick`)
+//! so progress tracking stays cheap, while operators order and window records by the
+//! exact nanosecond time they carry. When the input frontier passes `t`, every record with
+//! capture time below `t` has arrived; operators then process those records in
+//! (time, feed, index) order, so their results depend only on the packets, never on epoch
+//! size, batch size, worker count or replay speed.
+
+pub mod flow_key;
+pub mod hash;
+pub mod operators;
+pub mod packet;
+pub mod time;

@@ -1,0 +1,3 @@
+//! Dataflow operators, one per module, each an extension trait on timely streams.
+
+pub mod flow_table;

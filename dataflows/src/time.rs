@@ -1,0 +1,47 @@
+//! Event-time helpers.
+
+/// Nanoseconds per second.
+pub const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// Formats nanoseconds since the Unix epoch as RFC 3339 / ISO-8601 UTC with nanoseconds,
+/// e.g. `2024-01-31T12:00:00.000000001Z`.
+pub fn iso8601(ts_ns: u64) -> String {
+    let secs = ts_ns / NS_PER_SEC;
+    let nanos = ts_ns % NS_PER_SEC;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(iso8601(951_782_400 * NS_PER_SEC + 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(iso8601(1_700_000_000 * NS_PER_SEC), "2023-11-14T22:13:20.000000000Z");
+    }
+}

@@ -1,0 +1,1 @@
+//! BPF capture filters (compiled by libpcap) for capture files.

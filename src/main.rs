@@ -1,0 +1,2 @@
+//! The `flowtide` command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The runtime: timely configuration, feeds, workers.

@@ -1,0 +1,1 @@
+//! `flowtide synth`: reproducible synthetic captures.
