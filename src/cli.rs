@@ -1,1 +1,169 @@
-//! Command-line interface.
+//! Command-line interface (clap). `-h` is help; timely's own flags are not used: the
+//! cluster configuration is built from `--workers`, `--processes`, `--process` and
+//! `--hostfile` (see [`crate::runtime::config`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// flowtide: event-time network traffic analysis on timely dataflow.
+#[derive(Debug, Parser)]
+#[command(name = "flowtide", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyze captures or live interfaces and write flows and a summary.
+    Analyze(AnalyzeArgs),
+    /// Write a reproducible synthetic capture.
+    Synth(SynthArgs),
+}
+
+/// `flowtide analyze`.
+#[derive(Debug, Clone, Args)]
+pub struct AnalyzeArgs {
+    /// Read a pcap or pcapng file (`-` for standard input); may be repeated.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Vec<String>,
+
+    /// Capture live on an interface until interrupted; may be repeated.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Vec<String>,
+
+    /// BPF filter expression applied to every feed (libpcap syntax).
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// Worker threads per process.
+    #[arg(short = 'w', long = "workers", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: u16,
+
+    /// Number of processes in the cluster.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub processes: u16,
+
+    /// This process's index in the cluster (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub process: u16,
+
+    /// Cluster hostfile: one `host:port` per process, in process order (default:
+    /// 127.0.0.1:2101, 127.0.0.1:2102, ...).
+    #[arg(long, value_name = "FILE")]
+    pub hostfile: Option<PathBuf>,
+
+    /// Output directory.
+    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "flowtide-out")]
+    pub out: PathBuf,
+
+    /// How far behind the newest packet of its feed a packet may be before it counts as
+    /// late (e.g. `1s`, `250ms`).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_ns)]
+    pub max_disorder: u64,
+
+    /// Event-time granularity of progress tracking (affects latency and speed only,
+    /// never results).
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration_ns)]
+    pub tick: u64,
+
+    /// Replay files at this multiple of the capture's own rate (1 = real time); default
+    /// as fast as possible.
+    #[arg(long, value_name = "X", value_parser = parse_speed)]
+    pub speed: Option<f64>,
+
+    /// A flow ends after this long without packets (event time).
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration_ns)]
+    pub idle_timeout: u64,
+
+    /// Snap length for live capture.
+    #[arg(long, default_value_t = 262_144)]
+    pub snaplen: i32,
+
+    /// Do not put live interfaces into promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `flowtide synth`.
+#[derive(Debug, Clone, Args)]
+pub struct SynthArgs {
+    /// Output pcap file.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Number of packets to write.
+    #[arg(short = 'n', long, default_value_t = 100_000)]
+    pub packets: u64,
+    /// Random seed (same seed, same bytes).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Mean event-time packet rate (packets per second of capture time).
+    #[arg(long, default_value_t = 20_000.0)]
+    pub rate: f64,
+    /// Number of internal client hosts.
+    #[arg(long, default_value_t = 200)]
+    pub hosts: u32,
+    /// Unix time (seconds) of the first packet.
+    #[arg(long, default_value_t = 1_700_000_000)]
+    pub start: u64,
+}
+
+/// Parses `1.5s`, `250ms`, `20us`, `100ns`, `2m`, `1h`, or a bare number of seconds, into
+/// nanoseconds.
+pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration (try 1s, 250ms, 2m)"))?;
+    let scale = match unit {
+        "" | "s" => 1e9,
+        "ms" => 1e6,
+        "us" | "µs" => 1e3,
+        "ns" => 1.0,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        "d" => 86_400e9,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?} (use ns, us, ms, s, m, h, d)")),
+    };
+    let ns = value * scale;
+    if !ns.is_finite() || ns < 0.0 || ns > 1e19 {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(ns as u64)
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err("the speed must be a positive number".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ns("1s"), Ok(1_000_000_000));
+        assert_eq!(parse_duration_ns("250ms"), Ok(250_000_000));
+        assert_eq!(parse_duration_ns("2m"), Ok(120_000_000_000));
+        assert_eq!(parse_duration_ns("0.5"), Ok(500_000_000));
+        assert!(parse_duration_ns("fast").is_err());
+        assert!(parse_duration_ns("-1s").is_err());
+        assert!(parse_duration_ns("5 parsecs").is_err());
+    }
+}

@@ -79,6 +79,58 @@ pub const fn fmix64(mut k: u64) -> u64 {
     k
 }
 
+/// A fast [`std::hash::Hasher`] for in-memory tables (not for routing): the same
+/// multiply–rotate fold as [`StableHasher`], fed by the standard `Hash` derive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TableHasher {
+    state: u64,
+}
+
+impl std::hash::Hasher for TableHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.state = (self.state ^ i).wrapping_mul(MUL).rotate_left(29);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        fmix64(self.state)
+    }
+}
+
+/// `BuildHasher` for [`TableHasher`].
+pub type BuildTableHasher = std::hash::BuildHasherDefault<TableHasher>;
+
+/// A `HashMap` using [`TableHasher`].
+pub type FastMap<K, V> = std::collections::HashMap<K, V, BuildTableHasher>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

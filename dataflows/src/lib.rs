@@ -14,8 +14,10 @@
 //! (time, feed, index) order, so their results depend only on the packets, never on epoch
 //! size, batch size, worker count or replay speed.
 
+pub mod flow;
 pub mod flow_key;
 pub mod hash;
 pub mod operators;
+pub mod order;
 pub mod packet;
 pub mod time;

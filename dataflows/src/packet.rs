@@ -218,8 +218,9 @@ pub struct Packet {
     /// Index of the packet within its feed (0-based). With `feed`, a stable handle to the
     /// original frame and the final tie-breaker of event-time order.
     pub index: u64,
-    /// The feed (capture file or interface) the packet came from.
-    pub feed: u16,
+    /// The feed (capture file or interface) the packet came from: a stable 32-bit digest
+    /// of the feed's name, so that it is the same whichever process reads the feed.
+    pub feed: u32,
     /// 4 or 6.
     pub ip_version: u8,
     /// IP protocol (IPv6: the upper-layer next header after extension headers).
@@ -263,7 +264,7 @@ impl Packet {
 
     /// Event-time order key: capture time, then feed, then index within the feed.
     #[inline]
-    pub fn order_key(&self) -> (u64, u16, u64) {
+    pub fn order_key(&self) -> (u64, u32, u64) {
         (self.ts_ns, self.feed, self.index)
     }
 }

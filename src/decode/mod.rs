@@ -144,7 +144,7 @@ impl Decoder {
 
     /// Decodes one frame into `out` (every field of `out` is overwritten).
     #[inline]
-    pub fn decode(&self, frame: &Frame<'_>, feed: u16, index: u64, out: &mut Packet) -> Result<(), SkipReason> {
+    pub fn decode(&self, frame: &Frame<'_>, feed: u32, index: u64, out: &mut Packet) -> Result<(), SkipReason> {
         *out = Packet {
             ts_ns: frame.ts_ns,
             index,

@@ -1,1 +1,8 @@
-//! The runtime: timely configuration, feeds, workers.
+//! The runtime: cluster configuration, feeds, ingestion and the `analyze` worker loop.
+
+pub mod analyze;
+pub mod config;
+pub mod feeds;
+pub mod ingest;
+pub mod progress_bar;
+pub mod stats;

@@ -1,1 +1,5 @@
-//! Output sinks.
+//! Output sinks: JSON Lines files and the run summary.
+
+pub mod flow_json;
+pub mod ordered_jsonl;
+pub mod summary;

@@ -1,0 +1,306 @@
+//! `flowtide analyze`: the worker loop that reads feeds into the dataflow and writes the
+//! outputs.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _, Result};
+use flowtide_dataflows::flow::FlowRecord;
+use flowtide_dataflows::operators::{FlowTable, FlowTableConfig};
+use flowtide_dataflows::packet::Packet;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle};
+use timely::worker::Worker;
+
+use crate::capture::filter::BpfFilter;
+use crate::capture::FrameSource;
+use crate::cli::AnalyzeArgs;
+use crate::decode::Decoder;
+use crate::runtime::config::ClusterShape;
+use crate::runtime::feeds::{FeedKind, FeedSpec, OpenOptions};
+use crate::runtime::ingest::{FillStatus, Ingest, IngestConfig, Progress};
+use crate::runtime::progress_bar::ProgressBar;
+use crate::runtime::stats::{FeedCounters, WorkerReport};
+use crate::sink::flow_json::FlowLine;
+use crate::sink::ordered_jsonl::{SinkErrors, WriteOrderedJsonl};
+use crate::sink::summary::{RunSettings, Summary};
+
+/// Frames read between two steps of the worker.
+const BATCH: usize = 4096;
+
+/// Everything the workers of this process share.
+struct Shared {
+    args: AnalyzeArgs,
+    shape: ClusterShape,
+    feeds: Vec<FeedSpec>,
+    open: OpenOptions,
+    stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+    started_ns: u64,
+    started: Instant,
+}
+
+/// Runs `flowtide analyze` to completion (or until interrupted).
+pub fn run(args: AnalyzeArgs) -> Result<()> {
+    let shape = ClusterShape::new(
+        usize::from(args.workers),
+        usize::from(args.processes),
+        usize::from(args.process),
+        args.hostfile.as_deref(),
+    )?;
+    let mut feeds: Vec<FeedSpec> = args.read.iter().map(|p| FeedSpec::file(p)).collect();
+    feeds.extend(args.interface.iter().map(|i| FeedSpec::live(i)));
+    if feeds.is_empty() && shape.processes == 1 {
+        bail!("nothing to analyze: name a capture with -r FILE or an interface with -i IFACE");
+    }
+    if feeds.iter().filter(|f| f.kind == FeedKind::Stdin).count() > 1 {
+        bail!("standard input (-r -) can be read only once");
+    }
+    let open = OpenOptions { filter: args.filter.clone(), snaplen: args.snaplen, promisc: !args.no_promisc };
+    preflight(&feeds, &open)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    install_signal_handler(Arc::clone(&stop))?;
+    let progress = Arc::new(Progress::default());
+    let bar = ProgressBar::start(Arc::clone(&progress), !args.quiet && feeds.iter().any(|f| f.kind != FeedKind::Live));
+
+    let shared = Arc::new(Shared {
+        args,
+        shape: shape.clone(),
+        feeds,
+        open,
+        stop,
+        progress,
+        started_ns: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+        started: Instant::now(),
+    });
+    let guards = timely::execute(shape.timely_config(), move |worker| run_worker(worker, &shared))
+        .map_err(|e| anyhow::anyhow!("cannot start the workers: {e}"))?;
+    let results = guards.join();
+    bar.finish();
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(e),
+            Err(e) => failures.push(format!("a worker failed: {e}")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", failures.join("; "))
+    }
+}
+
+/// Opens every named file and interface once before starting, so that a missing file, a
+/// non-capture file, an unsupported link type, a bad filter or a missing permission
+/// stops the run with one clear sentence.
+fn preflight(feeds: &[FeedSpec], open: &OpenOptions) -> Result<()> {
+    for feed in feeds.iter().filter(|f| f.kind != FeedKind::Stdin) {
+        let source = feed.open(open)?;
+        if let (Some(expr), FeedKind::File) = (&open.filter, &feed.kind) {
+            if let Some(linktype) = first_linktype(source) {
+                BpfFilter::validate(expr, linktype)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn first_linktype(mut source: Box<dyn FrameSource>) -> Option<u32> {
+    match source.next_frame() {
+        Ok(crate::capture::Poll::Frame(f)) => Some(f.linktype),
+        _ => None,
+    }
+}
+
+fn install_signal_handler(stop: Arc<AtomicBool>) -> Result<()> {
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            eprintln!("flowtide: interrupted twice, exiting without flushing");
+            std::process::exit(130);
+        }
+        eprintln!("flowtide: stopping: closing inputs and flushing open flows (interrupt again to abort)");
+    })
+    .context("cannot install the SIGINT/SIGTERM handler")
+}
+
+fn output_path(shared: &Shared, stem: &str) -> PathBuf {
+    let name = if shared.shape.processes > 1 {
+        format!("{stem}.p{}.jsonl", shared.shape.process)
+    } else {
+        format!("{stem}.jsonl")
+    };
+    shared.args.out.join(name)
+}
+
+/// One worker: builds the dataflows, reads its share of the feeds, drains, reports.
+fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
+    let index = worker.index();
+    let threads = shared.shape.threads;
+    let local = index % threads;
+    let args = &shared.args;
+    let errors: SinkErrors = Rc::default();
+
+    let probe = ProbeHandle::new();
+    let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<Packet>>>::new();
+    let flow_stats = worker.dataflow::<u64, _, _>(|scope| {
+        let packets = scope.input_from(&mut input);
+        let (flows, stats) = packets.flow_table(FlowTableConfig { idle_timeout_ns: args.idle_timeout });
+        flows
+            .write_ordered_jsonl(
+                output_path(shared, "flows"),
+                threads,
+                |f: &FlowRecord| f.order_key(),
+                |f: &FlowRecord| FlowLine::from(f),
+                Rc::clone(&errors),
+            )
+            .probe_with(&probe);
+        stats
+    });
+
+    let mut report_input = InputHandle::<u64, CapacityContainerBuilder<Vec<WorkerReport>>>::new();
+    let report_probe = ProbeHandle::new();
+    let reports: Rc<RefCell<Vec<WorkerReport>>> = Rc::default();
+    worker.dataflow::<u64, _, _>(|scope| {
+        let sink = Rc::clone(&reports);
+        scope
+            .input_from(&mut report_input)
+            .exchange(|_| 0)
+            .inspect(move |r: &WorkerReport| sink.borrow_mut().push(r.clone()))
+            .probe_with(&report_probe);
+    });
+
+    let (mut ingest, open_failures) = open_feeds(shared, local);
+    let lag = (4 * args.tick).max(args.max_disorder);
+    let mut batch: Vec<Packet> = Vec::with_capacity(BATCH);
+    loop {
+        let status = ingest.fill(&mut batch, BATCH);
+        if !batch.is_empty() {
+            input.send_batch(&mut batch);
+            batch.clear();
+        }
+        match ingest.stamp_time(args.tick) {
+            Some(t) if t > *input.time() => input.advance_to(t),
+            Some(_) => {}
+            None => break,
+        }
+        worker.step();
+        // Back-pressure: never run more than `lag` of event time ahead of the dataflow.
+        let horizon = input.time().saturating_sub(lag);
+        while probe.less_than(&horizon) && !shared.stop.load(Ordering::Relaxed) {
+            worker.step_or_park(None);
+        }
+        if let FillStatus::Wait(d) = status {
+            worker.step_or_park(Some(d));
+        }
+    }
+    drop(input);
+    while !probe.done() {
+        worker.step_or_park(None);
+    }
+
+    let stats = *flow_stats.borrow();
+    let mut feeds = ingest.counters();
+    feeds.extend(open_failures);
+    report_input.send(WorkerReport {
+        worker: index as u32,
+        process: shared.shape.process as u32,
+        feeds,
+        flow_packets: stats.packets,
+        flows: stats.flows,
+        peak_open_flows: stats.peak_open_flows,
+        wall_seconds: shared.started.elapsed().as_secs_f64(),
+    });
+    drop(report_input);
+    while !report_probe.done() {
+        worker.step_or_park(None);
+    }
+
+    if index == 0 {
+        let settings = RunSettings {
+            workers: threads,
+            processes: shared.shape.processes,
+            tick_ms: args.tick as f64 / 1e6,
+            max_disorder_ms: args.max_disorder as f64 / 1e6,
+            idle_timeout_s: args.idle_timeout as f64 / 1e9,
+            speed: args.speed,
+            filter: args.filter.clone(),
+        };
+        let summary = Summary::build(
+            reports.take(),
+            settings,
+            shared.started_ns,
+            shared.started.elapsed().as_secs_f64(),
+        );
+        let path = args.out.join("summary.json");
+        summary
+            .write(&path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let errors = errors.take();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Opens the feeds this worker reads: every file (sharded between the process's
+/// workers), and its round-robin share of standard input and live interfaces.
+fn open_feeds(shared: &Shared, local: usize) -> (Ingest, Vec<FeedCounters>) {
+    let threads = shared.shape.threads as u64;
+    let mut opened = Vec::new();
+    let mut failures = Vec::new();
+    let mut unsharded = 0usize;
+    for spec in &shared.feeds {
+        let (mine, shard, primary) = if spec.shardable() {
+            (true, (threads > 1).then_some((local as u64, threads)), local == 0)
+        } else {
+            let mine = unsharded % shared.shape.threads == local;
+            unsharded += 1;
+            (mine, None, true)
+        };
+        if !mine {
+            continue;
+        }
+        match spec.open(&shared.open) {
+            Ok(source) => opened.push((spec.clone(), source, shard, primary)),
+            Err(e) => {
+                eprintln!("flowtide: {e}");
+                let kind = match spec.kind {
+                    FeedKind::File => "file",
+                    FeedKind::Stdin => "stdin",
+                    FeedKind::Live => "live",
+                };
+                let mut c = FeedCounters::new(&spec.name, kind, shared.shape.process as u32);
+                c.error = Some(e.to_string());
+                if primary {
+                    failures.push(c);
+                }
+            }
+        }
+    }
+    let config = IngestConfig {
+        max_disorder_ns: shared.args.max_disorder,
+        speed: shared.args.speed,
+        filter: shared.args.filter.clone(),
+        process: shared.shape.process as u32,
+    };
+    let ingest = Ingest::new(
+        opened,
+        Decoder::default(),
+        config,
+        Arc::clone(&shared.stop),
+        Arc::clone(&shared.progress),
+    );
+    (ingest, failures)
+}

@@ -1,0 +1,330 @@
+//! Reading a worker's feeds into event-time-stamped packet batches.
+//!
+//! ## Watermarks and lateness
+//! Each feed keeps `max_seen`, the largest capture time among its frames so far. A frame
+//! whose capture time is more than `max_disorder` below `max_seen` is *late*: its
+//! timestamp is raised to `max_seen - max_disorder` and it is flagged
+//! [`flags::LATE`] and counted, so nothing is lost and the decision depends only on the
+//! feed's own frame sequence (never on workers, batches or replay speed).
+//!
+//! The feed's watermark is `max_seen - max_disorder`: no later frame of that feed can
+//! carry an (adjusted) time below it. A worker sends every batch at the minimum watermark
+//! of its unfinished feeds, rounded down to the tick, which is therefore a lower bound on
+//! the capture times it stamps.
+//!
+//! ## Several feeds, several workers
+//! A worker merges its feeds by capture time, so one feed cannot run ahead of the others.
+//! A regular file is read by every worker of its process; each one decodes only its share
+//! of the packets (chunks of [`CHUNK`] packets, dealt round-robin) but scans every frame
+//! header, so all of them compute the same watermark and the same lateness. Standard
+//! input and live interfaces are read by one worker each.
+//!
+//! Live interfaces are stamped by the kernel's clock; when an interface is idle its
+//! `max_seen` follows the wall clock (less `max_disorder`) so windows still close.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use flowtide_dataflows::packet::{flags, Packet};
+
+use crate::capture::filter::BpfFilter;
+use crate::capture::{CaptureError, FrameSource, Poll};
+use crate::decode::{Decoder, SkipCounts};
+use crate::runtime::feeds::{FeedKind, FeedSpec};
+use crate::runtime::stats::FeedCounters;
+
+/// Packets per chunk when several workers share a file.
+pub const CHUNK: u64 = 1024;
+
+/// Counters shared with the progress bar.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Frames read by all workers of this process.
+    pub packets: AtomicU64,
+    /// Bytes of input files consumed (by each file's primary reader).
+    pub bytes: AtomicU64,
+    /// Total size of the input files, when known.
+    pub total_bytes: AtomicU64,
+}
+
+/// Ingestion settings shared by the workers of a process.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    /// Lateness bound (ns).
+    pub max_disorder_ns: u64,
+    /// Replay speed multiple, `None` = as fast as possible.
+    pub speed: Option<f64>,
+    /// BPF filter applied to file feeds.
+    pub filter: Option<String>,
+    /// This process's index.
+    pub process: u32,
+}
+
+/// Where one feed stands for one worker.
+struct FeedReader {
+    feed_id: u32,
+    source: Box<dyn FrameSource>,
+    live: bool,
+    /// (this worker's share, number of sharing workers); `None` = every frame is ours.
+    shard: Option<(u64, u64)>,
+    /// This worker reports the feed's byte position to the progress bar.
+    primary: bool,
+    next_index: u64,
+    max_seen: u64,
+    done: bool,
+    /// The next frame, read ahead for the merge: its raw capture time and, if this worker
+    /// owns and decoded it, the packet.
+    pending: Option<(u64, Option<Packet>)>,
+    filter: Option<BpfFilter>,
+    counters: FeedCounters,
+    skips: SkipCounts,
+    last_position: u64,
+}
+
+/// What [`Ingest::fill`] stopped for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FillStatus {
+    /// The batch is full or the budget used; call again.
+    More,
+    /// Live feeds are idle, or paced replay must wait this long.
+    Wait(Duration),
+    /// Every feed is finished.
+    Done,
+}
+
+/// A worker's feeds and their merge.
+pub struct Ingest {
+    feeds: Vec<FeedReader>,
+    decoder: Decoder,
+    config: IngestConfig,
+    stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+    /// (wall instant, capture time) of the first frame, for paced replay.
+    pace_origin: Option<(Instant, u64)>,
+}
+
+impl Ingest {
+    /// A worker's ingestion over already opened feeds: `(spec, source, shard, primary)`.
+    pub fn new(
+        feeds: Vec<(FeedSpec, Box<dyn FrameSource>, Option<(u64, u64)>, bool)>,
+        decoder: Decoder,
+        config: IngestConfig,
+        stop: Arc<AtomicBool>,
+        progress: Arc<Progress>,
+    ) -> Self {
+        let feeds = feeds
+            .into_iter()
+            .map(|(spec, source, shard, primary)| {
+                let kind = match spec.kind {
+                    FeedKind::File => "file",
+                    FeedKind::Stdin => "stdin",
+                    FeedKind::Live => "live",
+                };
+                if primary {
+                    if let Some(total) = source.total_len() {
+                        progress.total_bytes.fetch_add(total, Ordering::Relaxed);
+                    }
+                }
+                let filter = match (&config.filter, spec.kind == FeedKind::Live) {
+                    (Some(expr), false) => Some(BpfFilter::new(expr)),
+                    _ => None,
+                };
+                FeedReader {
+                    feed_id: spec.id,
+                    live: source.is_live(),
+                    source,
+                    shard,
+                    primary,
+                    next_index: 0,
+                    max_seen: 0,
+                    done: false,
+                    pending: None,
+                    filter,
+                    counters: FeedCounters::new(&spec.name, kind, config.process),
+                    skips: SkipCounts::default(),
+                    last_position: 0,
+                }
+            })
+            .collect();
+        Ingest { feeds, decoder, config, stop, progress, pace_origin: None }
+    }
+
+    /// True when every feed is finished.
+    pub fn is_done(&self) -> bool {
+        self.feeds.iter().all(|f| f.done && f.pending.is_none())
+    }
+
+    /// The time at which the worker may stamp its next batch: the least watermark of its
+    /// unfinished feeds, rounded down to a multiple of `tick`; `None` when all are done.
+    pub fn stamp_time(&self, tick: u64) -> Option<u64> {
+        let d = self.config.max_disorder_ns;
+        let wm = self
+            .feeds
+            .iter()
+            .filter(|f| !(f.done && f.pending.is_none()))
+            .map(|f| f.max_seen.saturating_sub(d))
+            .min()?;
+        Some(if tick > 1 { wm - wm % tick } else { wm })
+    }
+
+    /// Moves up to `budget` frames' worth of packets into `batch`.
+    pub fn fill(&mut self, batch: &mut Vec<Packet>, budget: usize) -> FillStatus {
+        if self.stop.load(Ordering::Relaxed) {
+            for f in &mut self.feeds {
+                f.done = true;
+                f.pending = None;
+            }
+        }
+        let mut idle = false;
+        let mut frames = 0u64;
+        let mut status = FillStatus::More;
+        for _ in 0..budget {
+            // Read ahead on every feed that has nothing pending.
+            for f in self.feeds.iter_mut().filter(|f| !f.done && f.pending.is_none()) {
+                if f.live && idle {
+                    continue;
+                }
+                match f.read_ahead(&self.decoder, &self.config) {
+                    ReadAhead::Frame => frames += 1,
+                    ReadAhead::Idle => idle = true,
+                    ReadAhead::End => {}
+                }
+            }
+            // Take the earliest pending frame.
+            let Some(next) = self
+                .feeds
+                .iter_mut()
+                .filter(|f| f.pending.is_some())
+                .min_by_key(|f| f.pending.as_ref().map(|p| p.0))
+            else {
+                status = if idle { FillStatus::Wait(Duration::from_millis(1)) } else { FillStatus::More };
+                break;
+            };
+            if let (Some(speed), Some((raw_ts, _))) = (self.config.speed, next.pending.as_ref()) {
+                let origin = *self.pace_origin.get_or_insert((Instant::now(), *raw_ts));
+                let due = origin.0 + Duration::from_secs_f64(raw_ts.saturating_sub(origin.1) as f64 / 1e9 / speed);
+                let now = Instant::now();
+                if due > now {
+                    status = FillStatus::Wait((due - now).min(Duration::from_millis(50)));
+                    break;
+                }
+            }
+            if let Some((_, Some(p))) = next.pending.take() {
+                batch.push(p);
+            }
+        }
+        self.progress.packets.fetch_add(frames, Ordering::Relaxed);
+        for f in self.feeds.iter_mut().filter(|f| f.primary) {
+            let pos = f.source.position();
+            if pos > f.last_position {
+                self.progress.bytes.fetch_add(pos - f.last_position, Ordering::Relaxed);
+                f.last_position = pos;
+            }
+        }
+        if self.is_done() {
+            FillStatus::Done
+        } else {
+            status
+        }
+    }
+
+    /// The per-feed counters of this worker.
+    pub fn counters(&self) -> Vec<FeedCounters> {
+        self.feeds
+            .iter()
+            .map(|f| {
+                let mut c = f.counters.clone();
+                c.add_skips(&f.skips);
+                c
+            })
+            .collect()
+    }
+}
+
+enum ReadAhead {
+    Frame,
+    Idle,
+    End,
+}
+
+impl FeedReader {
+    /// Reads the next frame into `pending`.
+    fn read_ahead(&mut self, decoder: &Decoder, config: &IngestConfig) -> ReadAhead {
+        let frame = match self.source.next_frame() {
+            Ok(Poll::Frame(frame)) => frame,
+            Ok(Poll::Idle) => {
+                // An idle live interface: its clock moves on.
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                self.max_seen = self.max_seen.max(now.saturating_sub(config.max_disorder_ns));
+                return ReadAhead::Idle;
+            }
+            Ok(Poll::End) => {
+                self.done = true;
+                return ReadAhead::End;
+            }
+            Err(e) => {
+                self.finish_with_error(&e);
+                return ReadAhead::End;
+            }
+        };
+        let index = self.next_index;
+        self.next_index += 1;
+        let raw_ts = frame.ts_ns;
+        let late_floor = self.max_seen.saturating_sub(config.max_disorder_ns);
+        let late = self.next_index > 1 && raw_ts < late_floor;
+        self.max_seen = self.max_seen.max(raw_ts);
+        let owned = self.shard.is_none_or(|(me, n)| (index / CHUNK) % n == me);
+        if !owned {
+            self.pending = Some((raw_ts, None));
+            return ReadAhead::Frame;
+        }
+        let c = &mut self.counters;
+        c.packets_read += 1;
+        c.bytes_read += frame.data.len() as u64;
+        if c.first_ns == 0 || raw_ts < c.first_ns {
+            c.first_ns = raw_ts;
+        }
+        c.last_ns = c.last_ns.max(raw_ts);
+        if let Some(filter) = self.filter.as_mut() {
+            match filter.matches(&frame) {
+                Ok(true) => {}
+                Ok(false) => {
+                    c.packets_filtered += 1;
+                    self.pending = Some((raw_ts, None));
+                    return ReadAhead::Frame;
+                }
+                Err(e) => {
+                    self.finish_with_error(&e);
+                    return ReadAhead::End;
+                }
+            }
+        }
+        let mut packet = Packet::default();
+        match decoder.decode(&frame, self.feed_id, index, &mut packet) {
+            Ok(()) => {
+                c.packets_decoded += 1;
+                if late {
+                    packet.ts_ns = late_floor;
+                    packet.flags |= flags::LATE;
+                    c.packets_late += 1;
+                }
+                self.pending = Some((raw_ts, Some(packet)));
+            }
+            Err(reason) => {
+                self.skips.add(reason);
+                self.pending = Some((raw_ts, None));
+            }
+        }
+        ReadAhead::Frame
+    }
+
+    fn finish_with_error(&mut self, e: &CaptureError) {
+        tracing::warn!("{e}");
+        if self.primary || self.shard.is_none() {
+            eprintln!("flowtide: warning: {e}");
+        }
+        self.counters.error = Some(e.to_string());
+        self.done = true;
+    }
+}
