@@ -57,7 +57,12 @@ pub struct AnalyzeArgs {
     pub hostfile: Option<PathBuf>,
 
     /// Output directory.
-    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "flowtide-out")]
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        default_value = "flowtide-out"
+    )]
     pub out: PathBuf,
 
     /// How far behind the newest packet of its feed a packet may be before it counts as
@@ -125,7 +130,10 @@ pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let value: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration (try 1s, 250ms, 2m)"))?;
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 1s, 250ms, 2m)"))?;
     let scale = match unit {
         "" | "s" => 1e9,
         "ms" => 1e6,
@@ -134,10 +142,14 @@ pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
         "m" | "min" => 60e9,
         "h" => 3600e9,
         "d" => 86_400e9,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?} (use ns, us, ms, s, m, h, d)")),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?} (use ns, us, ms, s, m, h, d)"
+            ))
+        }
     };
     let ns = value * scale;
-    if !ns.is_finite() || ns < 0.0 || ns > 1e19 {
+    if !ns.is_finite() || !(0.0..=1e19).contains(&ns) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(ns as u64)

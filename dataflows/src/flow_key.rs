@@ -6,7 +6,9 @@ use crate::hash::StableHasher;
 use crate::packet::{proto, Addr, Context, Packet};
 
 /// One endpoint of a flow.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Endpoint {
     /// Address.
     pub addr: Addr,
@@ -29,7 +31,9 @@ pub struct Endpoint {
 /// assert_eq!(k1, k2);
 /// assert_ne!(fwd1, fwd2);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct FlowKey {
     /// VLAN and tunnel context.
     pub ctx: Context,
@@ -46,11 +50,25 @@ impl FlowKey {
     #[inline]
     pub fn of(p: &Packet) -> (FlowKey, bool) {
         let (sport, dport) = flow_ports(p);
-        let a = Endpoint { addr: p.src, port: sport };
-        let b = Endpoint { addr: p.dst, port: dport };
+        let a = Endpoint {
+            addr: p.src,
+            port: sport,
+        };
+        let b = Endpoint {
+            addr: p.dst,
+            port: dport,
+        };
         let forward = a <= b;
         let (lo, hi) = if forward { (a, b) } else { (b, a) };
-        (FlowKey { ctx: p.ctx, protocol: p.protocol, lo, hi }, forward)
+        (
+            FlowKey {
+                ctx: p.ctx,
+                protocol: p.protocol,
+                lo,
+                hi,
+            },
+            forward,
+        )
     }
 
     /// The stable route of this key (same in every process and build).
@@ -64,7 +82,9 @@ impl FlowKey {
         h.write_u64(b);
         h.write_u64(c);
         h.write_u64(d);
-        h.write_u64((self.lo.port as u64) | (self.hi.port as u64) << 16 | (self.protocol as u64) << 32);
+        h.write_u64(
+            (self.lo.port as u64) | (self.hi.port as u64) << 16 | (self.protocol as u64) << 32,
+        );
         h.finish()
     }
 }
@@ -76,7 +96,10 @@ fn flow_ports(p: &Packet) -> (u16, u16) {
     match p.protocol {
         proto::ICMP | proto::ICMPV6 => {
             let ty = (p.sport >> 8) as u8;
-            let echo = matches!((p.protocol, ty), (proto::ICMP, 0 | 8) | (proto::ICMPV6, 128 | 129));
+            let echo = matches!(
+                (p.protocol, ty),
+                (proto::ICMP, 0 | 8) | (proto::ICMPV6, 128 | 129)
+            );
             if echo {
                 (p.dport, p.dport)
             } else {

@@ -47,7 +47,10 @@ pub struct EventTimeBuffer<R> {
 
 impl<R> Default for EventTimeBuffer<R> {
     fn default() -> Self {
-        EventTimeBuffer { pending: Vec::new(), ready: Vec::new() }
+        EventTimeBuffer {
+            pending: Vec::new(),
+            ready: Vec::new(),
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 /// An IPv4 or IPv6 address stored in 16 bytes (IPv4 as an IPv4-mapped IPv6 address).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Addr(pub [u8; 16]);
 
 impl Addr {
@@ -68,7 +70,9 @@ impl std::fmt::Display for Addr {
 }
 
 /// The kind of the innermost tunnel a packet was carried in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[repr(u8)]
 pub enum TunnelKind {
     /// Not tunnelled.
@@ -120,7 +124,9 @@ impl TunnelKind {
 
 /// Where a packet was observed, beyond its own addresses: the VLAN tags and the tunnel
 /// that carried it. Flows in different contexts never merge.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Context {
     /// Outermost and second VLAN id (802.1Q / 802.1ad), 0 when absent. Deeper tags are
     /// folded into `vlan[1]` by the decoder (see its documentation).

@@ -29,7 +29,17 @@ pub const LINUX_SLL2: u32 = 276;
 pub fn is_supported(linktype: u32) -> bool {
     matches!(
         linktype,
-        NULL | ETHERNET | PPP | PPP_HDLC | RAW | RAW_OPENBSD | RAW_12 | LOOP | LINUX_SLL | IPV4 | IPV6 | LINUX_SLL2
+        NULL | ETHERNET
+            | PPP
+            | PPP_HDLC
+            | RAW
+            | RAW_OPENBSD
+            | RAW_12
+            | LOOP
+            | LINUX_SLL
+            | IPV4
+            | IPV6
+            | LINUX_SLL2
     )
 }
 

@@ -4,8 +4,16 @@ use super::{CaptureError, FrameSource, Poll};
 pub struct LiveCapture;
 impl LiveCapture {
     /// Opens an interface.
-    pub fn open(interface: &str, _f: Option<&str>, _s: i32, _p: bool) -> Result<LiveCapture, CaptureError> {
-        Err(CaptureError::Live { interface: interface.to_string(), message: "stub".into() })
+    pub fn open(
+        interface: &str,
+        _f: Option<&str>,
+        _s: i32,
+        _p: bool,
+    ) -> Result<LiveCapture, CaptureError> {
+        Err(CaptureError::Live {
+            interface: interface.to_string(),
+            message: "stub".into(),
+        })
     }
 }
 impl FrameSource for LiveCapture {

@@ -120,14 +120,21 @@ impl fmt::Display for CaptureError {
                 "{source} has link type {linktype} ({}), which flowtide cannot decode",
                 linktype::name(*linktype)
             ),
-            CaptureError::Damaged { path, packet_index, detail } => write!(
+            CaptureError::Damaged {
+                path,
+                packet_index,
+                detail,
+            } => write!(
                 f,
                 "{path} is damaged at packet {packet_index} (0-based): {detail}"
             ),
             CaptureError::Live { interface, message } => {
                 write!(f, "cannot capture on {interface}: {message}")
             }
-            CaptureError::Filter { expression, message } => {
+            CaptureError::Filter {
+                expression,
+                message,
+            } => {
                 write!(f, "invalid capture filter {expression:?}: {message}")
             }
         }

@@ -5,7 +5,9 @@ pub struct CaptureFile;
 impl CaptureFile {
     /// Opens a capture.
     pub fn open(path: &str) -> Result<CaptureFile, CaptureError> {
-        Err(CaptureError::NotACapture { path: path.to_string() })
+        Err(CaptureError::NotACapture {
+            path: path.to_string(),
+        })
     }
 }
 impl FrameSource for CaptureFile {

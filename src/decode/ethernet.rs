@@ -5,6 +5,11 @@ use flowtide_dataflows::packet::Packet;
 use super::{Decoder, SkipReason};
 
 /// Decodes a frame of link type `linktype`.
-pub(super) fn decode_link(_d: &Decoder, _linktype: u32, _data: &[u8], _out: &mut Packet) -> Result<(), SkipReason> {
+pub(super) fn decode_link(
+    _d: &Decoder,
+    _linktype: u32,
+    _data: &[u8],
+    _out: &mut Packet,
+) -> Result<(), SkipReason> {
     Err(SkipReason::UnsupportedLinkType)
 }

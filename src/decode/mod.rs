@@ -123,7 +123,10 @@ pub struct DecodeConfig {
 
 impl Default for DecodeConfig {
     fn default() -> Self {
-        DecodeConfig { keep_fragment_bytes: true, decapsulate: true }
+        DecodeConfig {
+            keep_fragment_bytes: true,
+            decapsulate: true,
+        }
     }
 }
 
@@ -144,7 +147,13 @@ impl Decoder {
 
     /// Decodes one frame into `out` (every field of `out` is overwritten).
     #[inline]
-    pub fn decode(&self, frame: &Frame<'_>, feed: u32, index: u64, out: &mut Packet) -> Result<(), SkipReason> {
+    pub fn decode(
+        &self,
+        frame: &Frame<'_>,
+        feed: u32,
+        index: u64,
+        out: &mut Packet,
+    ) -> Result<(), SkipReason> {
         *out = Packet {
             ts_ns: frame.ts_ns,
             index,

@@ -23,7 +23,7 @@ use crate::cli::AnalyzeArgs;
 use crate::decode::Decoder;
 use crate::runtime::config::ClusterShape;
 use crate::runtime::feeds::{FeedKind, FeedSpec, OpenOptions};
-use crate::runtime::ingest::{FillStatus, Ingest, IngestConfig, Progress};
+use crate::runtime::ingest::{AssignedFeed, FillStatus, Ingest, IngestConfig, Progress};
 use crate::runtime::progress_bar::ProgressBar;
 use crate::runtime::stats::{FeedCounters, WorkerReport};
 use crate::sink::flow_json::FlowLine;
@@ -61,7 +61,11 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     if feeds.iter().filter(|f| f.kind == FeedKind::Stdin).count() > 1 {
         bail!("standard input (-r -) can be read only once");
     }
-    let open = OpenOptions { filter: args.filter.clone(), snaplen: args.snaplen, promisc: !args.no_promisc };
+    let open = OpenOptions {
+        filter: args.filter.clone(),
+        snaplen: args.snaplen,
+        promisc: !args.no_promisc,
+    };
     preflight(&feeds, &open)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
@@ -69,7 +73,10 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     install_signal_handler(Arc::clone(&stop))?;
     let progress = Arc::new(Progress::default());
-    let bar = ProgressBar::start(Arc::clone(&progress), !args.quiet && feeds.iter().any(|f| f.kind != FeedKind::Live));
+    let bar = ProgressBar::start(
+        Arc::clone(&progress),
+        !args.quiet && feeds.iter().any(|f| f.kind != FeedKind::Live),
+    );
 
     let shared = Arc::new(Shared {
         args,
@@ -78,11 +85,15 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         open,
         stop,
         progress,
-        started_ns: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+        started_ns: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
         started: Instant::now(),
     });
-    let guards = timely::execute(shape.timely_config(), move |worker| run_worker(worker, &shared))
-        .map_err(|e| anyhow::anyhow!("cannot start the workers: {e}"))?;
+    let guards = timely::execute(shape.timely_config(), move |worker| {
+        run_worker(worker, &shared)
+    })
+    .map_err(|e| anyhow::anyhow!("cannot start the workers: {e}"))?;
     let results = guards.join();
     bar.finish();
     let mut failures = Vec::new();
@@ -128,7 +139,9 @@ fn install_signal_handler(stop: Arc<AtomicBool>) -> Result<()> {
             eprintln!("flowtide: interrupted twice, exiting without flushing");
             std::process::exit(130);
         }
-        eprintln!("flowtide: stopping: closing inputs and flushing open flows (interrupt again to abort)");
+        eprintln!(
+            "flowtide: stopping: closing inputs and flushing open flows (interrupt again to abort)"
+        );
     })
     .context("cannot install the SIGINT/SIGTERM handler")
 }
@@ -154,7 +167,9 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<Packet>>>::new();
     let flow_stats = worker.dataflow::<u64, _, _>(|scope| {
         let packets = scope.input_from(&mut input);
-        let (flows, stats) = packets.flow_table(FlowTableConfig { idle_timeout_ns: args.idle_timeout });
+        let (flows, stats) = packets.flow_table(FlowTableConfig {
+            idle_timeout_ns: args.idle_timeout,
+        });
         flows
             .write_ordered_jsonl(
                 output_path(shared, "flows"),
@@ -263,7 +278,11 @@ fn open_feeds(shared: &Shared, local: usize) -> (Ingest, Vec<FeedCounters>) {
     let mut unsharded = 0usize;
     for spec in &shared.feeds {
         let (mine, shard, primary) = if spec.shardable() {
-            (true, (threads > 1).then_some((local as u64, threads)), local == 0)
+            (
+                true,
+                (threads > 1).then_some((local as u64, threads)),
+                local == 0,
+            )
         } else {
             let mine = unsharded % shared.shape.threads == local;
             unsharded += 1;
@@ -273,7 +292,12 @@ fn open_feeds(shared: &Shared, local: usize) -> (Ingest, Vec<FeedCounters>) {
             continue;
         }
         match spec.open(&shared.open) {
-            Ok(source) => opened.push((spec.clone(), source, shard, primary)),
+            Ok(source) => opened.push(AssignedFeed {
+                spec: spec.clone(),
+                source,
+                shard,
+                primary,
+            }),
             Err(e) => {
                 eprintln!("flowtide: {e}");
                 let kind = match spec.kind {

@@ -34,13 +34,25 @@ pub struct FeedSpec {
 impl FeedSpec {
     /// A file (or `-` for standard input).
     pub fn file(path: &str) -> FeedSpec {
-        let kind = if path == "-" { FeedKind::Stdin } else { FeedKind::File };
-        FeedSpec { name: path.to_string(), id: feed_id(&kind, path), kind }
+        let kind = if path == "-" {
+            FeedKind::Stdin
+        } else {
+            FeedKind::File
+        };
+        FeedSpec {
+            name: path.to_string(),
+            id: feed_id(&kind, path),
+            kind,
+        }
     }
 
     /// A live interface.
     pub fn live(interface: &str) -> FeedSpec {
-        FeedSpec { name: interface.to_string(), id: feed_id(&FeedKind::Live, interface), kind: FeedKind::Live }
+        FeedSpec {
+            name: interface.to_string(),
+            id: feed_id(&FeedKind::Live, interface),
+            kind: FeedKind::Live,
+        }
     }
 
     /// True when several workers can share the reading of this feed (a regular file that

@@ -61,6 +61,19 @@ pub struct IngestConfig {
     pub process: u32,
 }
 
+/// A feed as handed to a worker: its spec, its opened source, the worker's share of it
+/// (`(share, sharers)`, `None` = all of it) and whether this worker reports its progress.
+pub struct AssignedFeed {
+    /// The feed.
+    pub spec: FeedSpec,
+    /// The opened source.
+    pub source: Box<dyn FrameSource>,
+    /// `(this worker's share, number of sharing workers)`; `None` = every frame.
+    pub shard: Option<(u64, u64)>,
+    /// This worker reports the feed's byte position to the progress bar.
+    pub primary: bool,
+}
+
 /// Where one feed stands for one worker.
 struct FeedReader {
     feed_id: u32,
@@ -105,9 +118,9 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// A worker's ingestion over already opened feeds: `(spec, source, shard, primary)`.
+    /// A worker's ingestion over already opened feeds.
     pub fn new(
-        feeds: Vec<(FeedSpec, Box<dyn FrameSource>, Option<(u64, u64)>, bool)>,
+        feeds: Vec<AssignedFeed>,
         decoder: Decoder,
         config: IngestConfig,
         stop: Arc<AtomicBool>,
@@ -115,39 +128,53 @@ impl Ingest {
     ) -> Self {
         let feeds = feeds
             .into_iter()
-            .map(|(spec, source, shard, primary)| {
-                let kind = match spec.kind {
-                    FeedKind::File => "file",
-                    FeedKind::Stdin => "stdin",
-                    FeedKind::Live => "live",
-                };
-                if primary {
-                    if let Some(total) = source.total_len() {
-                        progress.total_bytes.fetch_add(total, Ordering::Relaxed);
+            .map(
+                |AssignedFeed {
+                     spec,
+                     source,
+                     shard,
+                     primary,
+                 }| {
+                    let kind = match spec.kind {
+                        FeedKind::File => "file",
+                        FeedKind::Stdin => "stdin",
+                        FeedKind::Live => "live",
+                    };
+                    if primary {
+                        if let Some(total) = source.total_len() {
+                            progress.total_bytes.fetch_add(total, Ordering::Relaxed);
+                        }
                     }
-                }
-                let filter = match (&config.filter, spec.kind == FeedKind::Live) {
-                    (Some(expr), false) => Some(BpfFilter::new(expr)),
-                    _ => None,
-                };
-                FeedReader {
-                    feed_id: spec.id,
-                    live: source.is_live(),
-                    source,
-                    shard,
-                    primary,
-                    next_index: 0,
-                    max_seen: 0,
-                    done: false,
-                    pending: None,
-                    filter,
-                    counters: FeedCounters::new(&spec.name, kind, config.process),
-                    skips: SkipCounts::default(),
-                    last_position: 0,
-                }
-            })
+                    let filter = match (&config.filter, spec.kind == FeedKind::Live) {
+                        (Some(expr), false) => Some(BpfFilter::new(expr)),
+                        _ => None,
+                    };
+                    FeedReader {
+                        feed_id: spec.id,
+                        live: source.is_live(),
+                        source,
+                        shard,
+                        primary,
+                        next_index: 0,
+                        max_seen: 0,
+                        done: false,
+                        pending: None,
+                        filter,
+                        counters: FeedCounters::new(&spec.name, kind, config.process),
+                        skips: SkipCounts::default(),
+                        last_position: 0,
+                    }
+                },
+            )
             .collect();
-        Ingest { feeds, decoder, config, stop, progress, pace_origin: None }
+        Ingest {
+            feeds,
+            decoder,
+            config,
+            stop,
+            progress,
+            pace_origin: None,
+        }
     }
 
     /// True when every feed is finished.
@@ -181,7 +208,11 @@ impl Ingest {
         let mut status = FillStatus::More;
         for _ in 0..budget {
             // Read ahead on every feed that has nothing pending.
-            for f in self.feeds.iter_mut().filter(|f| !f.done && f.pending.is_none()) {
+            for f in self
+                .feeds
+                .iter_mut()
+                .filter(|f| !f.done && f.pending.is_none())
+            {
                 if f.live && idle {
                     continue;
                 }
@@ -198,12 +229,17 @@ impl Ingest {
                 .filter(|f| f.pending.is_some())
                 .min_by_key(|f| f.pending.as_ref().map(|p| p.0))
             else {
-                status = if idle { FillStatus::Wait(Duration::from_millis(1)) } else { FillStatus::More };
+                status = if idle {
+                    FillStatus::Wait(Duration::from_millis(1))
+                } else {
+                    FillStatus::More
+                };
                 break;
             };
             if let (Some(speed), Some((raw_ts, _))) = (self.config.speed, next.pending.as_ref()) {
                 let origin = *self.pace_origin.get_or_insert((Instant::now(), *raw_ts));
-                let due = origin.0 + Duration::from_secs_f64(raw_ts.saturating_sub(origin.1) as f64 / 1e9 / speed);
+                let due = origin.0
+                    + Duration::from_secs_f64(raw_ts.saturating_sub(origin.1) as f64 / 1e9 / speed);
                 let now = Instant::now();
                 if due > now {
                     status = FillStatus::Wait((due - now).min(Duration::from_millis(50)));
@@ -218,7 +254,9 @@ impl Ingest {
         for f in self.feeds.iter_mut().filter(|f| f.primary) {
             let pos = f.source.position();
             if pos > f.last_position {
-                self.progress.bytes.fetch_add(pos - f.last_position, Ordering::Relaxed);
+                self.progress
+                    .bytes
+                    .fetch_add(pos - f.last_position, Ordering::Relaxed);
                 f.last_position = pos;
             }
         }
@@ -255,8 +293,12 @@ impl FeedReader {
             Ok(Poll::Frame(frame)) => frame,
             Ok(Poll::Idle) => {
                 // An idle live interface: its clock moves on.
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-                self.max_seen = self.max_seen.max(now.saturating_sub(config.max_disorder_ns));
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                self.max_seen = self
+                    .max_seen
+                    .max(now.saturating_sub(config.max_disorder_ns));
                 return ReadAhead::Idle;
             }
             Ok(Poll::End) => {

@@ -114,7 +114,12 @@ pub struct Summary {
 
 impl Summary {
     /// Merges the reports of every worker.
-    pub fn build(mut reports: Vec<WorkerReport>, settings: RunSettings, started_ns: u64, wall_time_s: f64) -> Summary {
+    pub fn build(
+        mut reports: Vec<WorkerReport>,
+        settings: RunSettings,
+        started_ns: u64,
+        wall_time_s: f64,
+    ) -> Summary {
         reports.sort_by_key(|r| r.worker);
         let mut feeds: BTreeMap<(u32, String, String), FeedCounters> = BTreeMap::new();
         for r in &reports {
@@ -156,7 +161,11 @@ impl Summary {
             skipped_by_reason,
             packets_filtered: sum(|f| f.packets_filtered),
             packets_late: sum(|f| f.packets_late),
-            packets_per_second: if wall_time_s > 0.0 { packets_read as f64 / wall_time_s } else { 0.0 },
+            packets_per_second: if wall_time_s > 0.0 {
+                packets_read as f64 / wall_time_s
+            } else {
+                0.0
+            },
             flows: workers.iter().map(|w| w.flows).sum(),
             feeds,
             workers,

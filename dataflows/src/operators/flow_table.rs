@@ -25,7 +25,9 @@ pub struct FlowTableConfig {
 
 impl Default for FlowTableConfig {
     fn default() -> Self {
-        FlowTableConfig { idle_timeout_ns: 120 * NS_PER_SEC }
+        FlowTableConfig {
+            idle_timeout_ns: 120 * NS_PER_SEC,
+        }
     }
 }
 
@@ -115,7 +117,10 @@ pub struct FlowTableState {
 impl FlowTableState {
     /// An empty table.
     pub fn new(config: FlowTableConfig) -> Self {
-        FlowTableState { config, ..Default::default() }
+        FlowTableState {
+            config,
+            ..Default::default()
+        }
     }
 
     /// Accounts one packet; packets must come in event-time order. A flow that the packet
@@ -141,7 +146,8 @@ impl FlowTableState {
                 flow.add(p, forward);
                 self.timers.push(Reverse((flow.timer_ns, key)));
                 self.flows.insert(key, flow);
-                self.stats.peak_open_flows = self.stats.peak_open_flows.max(self.flows.len() as u64);
+                self.stats.peak_open_flows =
+                    self.stats.peak_open_flows.max(self.flows.len() as u64);
             }
         }
     }
@@ -155,7 +161,9 @@ impl FlowTableState {
                 break;
             }
             self.timers.pop();
-            let Some(flow) = self.flows.get_mut(&key) else { continue };
+            let Some(flow) = self.flows.get_mut(&key) else {
+                continue;
+            };
             if flow.timer_ns != deadline {
                 continue; // stale entry
             }
@@ -223,11 +231,17 @@ impl FlowTableState {
 /// ```
 pub trait FlowTable<'scope> {
     /// Builds the flow table; returns finished flows and a handle to the worker's counters.
-    fn flow_table(self, config: FlowTableConfig) -> (StreamVec<'scope, u64, FlowRecord>, FlowTableStatsHandle);
+    fn flow_table(
+        self,
+        config: FlowTableConfig,
+    ) -> (StreamVec<'scope, u64, FlowRecord>, FlowTableStatsHandle);
 }
 
 impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
-    fn flow_table(self, config: FlowTableConfig) -> (StreamVec<'scope, u64, FlowRecord>, FlowTableStatsHandle) {
+    fn flow_table(
+        self,
+        config: FlowTableConfig,
+    ) -> (StreamVec<'scope, u64, FlowRecord>, FlowTableStatsHandle) {
         let stats: FlowTableStatsHandle = Rc::default();
         let stats_out = Rc::clone(&stats);
         let pact = Exchange::new(|p: &Packet| FlowKey::of(p).0.route());
