@@ -1076,6 +1076,7 @@ fn invalid_bpf_expression_is_a_filter_error() {
 fn live_capture_on_a_nonexistent_interface_is_a_clear_error() {
     match LiveCapture::open("ftnosuchif9", Some("tcp"), 65535, true) {
         Err(CaptureError::Live { interface, message }) => {
+            println!("message: {message}");
             assert_eq!(interface, "ftnosuchif9");
             assert!(message.contains("does not exist"), "{message}");
         }
@@ -1145,4 +1146,129 @@ fn throughput_against_libpcap() {
             if ours.1 == theirs.1 { "equal" } else { "DIFFER" },
         );
     }
+}
+
+/// Opens the loopback interface; `None` (with a message) when this environment cannot
+/// capture there.
+fn open_loopback(filter: &str) -> Option<LiveCapture> {
+    match LiveCapture::open("lo", Some(filter), 65535, false) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            println!("skipping: cannot capture on lo here: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn live_capture_on_loopback_sees_our_datagram() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = socket.local_addr().expect("local addr").port();
+    let Some(mut live) = open_loopback(&format!("udp dst port {port}")) else {
+        return;
+    };
+    assert!(live.is_live());
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos() as u64;
+    let marker = b"flowtide-live-test-marker";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut seen = None;
+    while seen.is_none() && std::time::Instant::now() < deadline {
+        socket.send_to(marker, ("127.0.0.1", port)).expect("send");
+        loop {
+            match live.next_frame().expect("live read") {
+                Poll::Frame(f) => {
+                    if f.data.windows(marker.len()).any(|w| w == marker) {
+                        seen = Some((f.ts_ns, f.linktype, f.orig_len, f.data.len()));
+                        break;
+                    }
+                }
+                Poll::Idle => break,
+                Poll::End => panic!("live capture ended by itself"),
+            }
+        }
+    }
+    let (ts_ns, lt, orig_len, caplen) = seen.expect("our datagram was captured");
+    assert_eq!(lt, live.linktype());
+    assert!(linktype::is_supported(lt));
+    assert_eq!(orig_len as usize, caplen);
+    assert!(
+        ts_ns.abs_diff(now_ns) < 60_000_000_000,
+        "timestamp {ts_ns} vs now {now_ns}"
+    );
+    let (received, _dropped, _if_dropped) = live.stats().expect("stats on Linux");
+    assert!(received >= 1);
+    let handle = live.stop_handle();
+    handle.stop();
+    assert!(matches!(live.next_frame(), Ok(Poll::End)));
+    assert!(live.stats().is_none());
+}
+
+#[test]
+fn live_capture_invalid_filter_is_a_filter_error() {
+    match LiveCapture::open("lo", Some("udp port"), 65535, false) {
+        Err(CaptureError::Filter { expression, .. }) => assert_eq!(expression, "udp port"),
+        Err(e) => println!("skipping: cannot capture on lo here: {e}"),
+        Ok(_) => panic!("an invalid filter was accepted"),
+    }
+}
+
+/// Without the capture capabilities, opening an interface explains what is needed. When
+/// run as root, the check runs in a child process that drops privileges with `setpriv`.
+#[test]
+fn live_capture_without_permission_explains_capabilities() {
+    let in_child = std::env::var_os("FLOWTIDE_NOPERM_CHILD").is_some();
+    let is_root = fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if in_child || !is_root {
+        match LiveCapture::open("lo", None, 65535, true) {
+            Err(CaptureError::Live { message, .. }) => {
+                assert!(message.contains("CAP_NET_RAW"), "{message}");
+                println!("NOPERM-RESULT ok: {message}");
+            }
+            other => println!("skipping: opening lo without privileges gave {other:?}"),
+        }
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let output = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(exe)
+        .args([
+            "--exact",
+            "live_capture_without_permission_explains_capabilities",
+            "--nocapture",
+        ])
+        .env("FLOWTIDE_NOPERM_CHILD", "1")
+        .output();
+    match output {
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "child failed: {stdout}");
+            if !stdout.contains("NOPERM-RESULT ok") {
+                println!("skipping: unprivileged child could not check: {stdout}");
+            }
+        }
+        Err(e) => println!("skipping: setpriv is not available: {e}"),
+    }
+}
+
+#[test]
+fn sources_and_filters_can_move_to_worker_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<CaptureFile>();
+    assert_send::<LiveCapture>();
+    assert_send::<BpfFilter>();
+    assert_send::<flowtide::capture::live::StopHandle>();
 }
