@@ -55,6 +55,11 @@ pub trait FrameSource {
         0
     }
 
+    /// Packets the kernel or interface dropped (live capture), when known.
+    fn dropped(&self) -> Option<u64> {
+        None
+    }
+
     /// Total size of the underlying file when known.
     fn total_len(&self) -> Option<u64> {
         None

@@ -1,17 +1,1074 @@
-//! Capture files (pcap, pcapng) and standard input. (stub until the reader lands)
-use super::{CaptureError, FrameSource, Poll};
-/// A capture file.
-pub struct CaptureFile;
-impl CaptureFile {
-    /// Opens a capture.
-    pub fn open(path: &str) -> Result<CaptureFile, CaptureError> {
-        Err(CaptureError::NotACapture {
-            path: path.to_string(),
-        })
+//! Capture files (pcap, pcapng) and standard input.
+//!
+//! [`CaptureFile`] is flowtide's own reader for both capture formats:
+//!
+//! - classic pcap in either byte order, with microsecond (`0xa1b2c3d4`) or nanosecond
+//!   (`0xa1b23c4d`) timestamps, and the "modified" pcap of Alexey Kuznetzov's patches
+//!   (`0xa1b2cd34`, 24-byte record headers);
+//! - pcapng in either byte order, with any number of sections (each section starts a new
+//!   set of interfaces), Interface Description Blocks (link type, `if_tsresol`,
+//!   `if_tsoffset`), Enhanced, Simple and obsolete Packet Blocks. Every other block (name
+//!   resolution, interface statistics, decryption secrets, custom, ...) is skipped.
+//!
+//! Regular files are memory-mapped and frames borrow the mapping (no copy); standard input
+//! (path `-`) and files that cannot be mapped are read in large chunks into a buffer.
+//!
+//! Simple Packet Blocks carry no timestamp: their frames get the timestamp of the previous
+//! packet of the same section (0 when they come first), so event time never jumps back to
+//! 1970 in the middle of a capture.
+//!
+//! The reader never panics on malformed input. A file cut short, or a record header that
+//! is obviously corrupt, yields every complete packet before the damage and then one
+//! [`CaptureError::Damaged`] naming the index of the first packet that could not be read.
+
+use std::fs::File;
+use std::io::{self, Read};
+
+use memmap2::Mmap;
+
+use super::{linktype, CaptureError, Frame, FrameSource, Poll};
+
+/// Largest captured length accepted in a record; anything above is a corrupt header.
+pub const MAX_CAPLEN: u32 = 256 * 1024 * 1024;
+
+/// Largest pcapng block accepted (a maximal packet plus room for options).
+const MAX_BLOCK_LEN: u32 = MAX_CAPLEN + 1024 * 1024;
+
+/// Size of the chunks read from standard input or unmappable files.
+const CHUNK: usize = 1 << 20;
+
+/// Classic pcap magic, microsecond timestamps.
+const MAGIC_USEC: u32 = 0xa1b2_c3d4;
+/// Classic pcap magic, nanosecond timestamps.
+const MAGIC_NSEC: u32 = 0xa1b2_3c4d;
+/// Kuznetzov's modified pcap (microsecond timestamps, 24-byte record headers).
+const MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
+/// pcapng Section Header Block type (a byte palindrome).
+const NG_SHB: u32 = 0x0a0d_0d0a;
+/// pcapng byte-order magic inside the Section Header Block.
+const NG_BYTE_ORDER: u32 = 0x1a2b_3c4d;
+
+/// pcapng Interface Description Block.
+const NG_IDB: u32 = 1;
+/// pcapng obsolete Packet Block.
+const NG_PB: u32 = 2;
+/// pcapng Simple Packet Block.
+const NG_SPB: u32 = 3;
+/// pcapng Enhanced Packet Block.
+const NG_EPB: u32 = 6;
+
+/// `if_tsresol` option code.
+const OPT_TSRESOL: u16 = 9;
+/// `if_tsoffset` option code.
+const OPT_TSOFFSET: u16 = 14;
+
+/// Link type reported by [`CaptureFile::linktype`] for a pcapng file without interfaces.
+pub const LINKTYPE_UNKNOWN: u32 = u32::MAX;
+
+/// A classic pcap or pcapng capture read from a file or standard input.
+///
+/// Frames borrow the reader's buffer (the memory map for regular files) until the next
+/// call to [`FrameSource::next_frame`].
+pub struct CaptureFile {
+    path: String,
+    input: Input,
+    format: Format,
+    /// The current pcapng section (unused for classic pcap).
+    ng: NgSection,
+    /// Packets yielded so far (the index of the next packet).
+    packets: u64,
+    /// Set after the end or an error: every further call returns [`Poll::End`].
+    finished: bool,
+    first_linktype: u32,
+    total_len: Option<u64>,
+}
+
+impl std::fmt::Debug for CaptureFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureFile")
+            .field("path", &self.path)
+            .field("linktype", &self.first_linktype)
+            .field("packets", &self.packets)
+            .field("position", &self.input.position())
+            .field("total_len", &self.total_len)
+            .finish_non_exhaustive()
     }
 }
+
+impl CaptureFile {
+    /// Opens a capture file, or standard input when `path` is `-`.
+    ///
+    /// Fails with [`CaptureError::Io`] when the file cannot be read,
+    /// [`CaptureError::NotACapture`] when it is neither pcap nor pcapng, and
+    /// [`CaptureError::UnsupportedLinkType`] when the link type of a classic pcap (or of
+    /// the first interface of a pcapng file) is not one flowtide decodes.
+    pub fn open(path: &str) -> Result<CaptureFile, CaptureError> {
+        let file = Self::open_any_linktype(path)?;
+        if file.first_linktype != LINKTYPE_UNKNOWN && !linktype::is_supported(file.first_linktype) {
+            return Err(CaptureError::UnsupportedLinkType {
+                source: file.path,
+                linktype: file.first_linktype,
+            });
+        }
+        Ok(file)
+    }
+
+    /// Like [`CaptureFile::open`], but accepts captures of any link type (for tools that
+    /// only count or copy frames).
+    pub fn open_any_linktype(path: &str) -> Result<CaptureFile, CaptureError> {
+        let (input, total_len) = Input::open(path)?;
+        Self::with_input(path, input, total_len)
+    }
+
+    /// Reads a capture from any byte stream (e.g. a decompressor), in large chunks; `name`
+    /// is used in error messages. Accepts any link type, like
+    /// [`CaptureFile::open_any_linktype`].
+    pub fn from_reader(
+        name: &str,
+        reader: impl Read + Send + 'static,
+    ) -> Result<CaptureFile, CaptureError> {
+        Self::with_input(name, Input::stream(Box::new(reader)), None)
+    }
+
+    fn with_input(
+        path: &str,
+        input: Input,
+        total_len: Option<u64>,
+    ) -> Result<CaptureFile, CaptureError> {
+        let mut file = CaptureFile {
+            path: path.to_owned(),
+            input,
+            format: Format::Pcap(PcapFormat::default()),
+            ng: NgSection::default(),
+            packets: 0,
+            finished: false,
+            first_linktype: LINKTYPE_UNKNOWN,
+            total_len,
+        };
+        file.read_file_header()?;
+        Ok(file)
+    }
+
+    /// Link type of the global header (classic pcap) or of the first interface (pcapng);
+    /// [`LINKTYPE_UNKNOWN`] for a pcapng file that describes no interface before its
+    /// first packet.
+    pub fn linktype(&self) -> u32 {
+        self.first_linktype
+    }
+
+    /// The path this capture was opened from (`-` for standard input).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Number of frames returned so far.
+    pub fn frames_read(&self) -> u64 {
+        self.packets
+    }
+
+    /// Reads the pcap global header or the first pcapng section header, and for pcapng
+    /// the blocks up to the first interface description.
+    fn read_file_header(&mut self) -> Result<(), CaptureError> {
+        let head = self.fill(24)?;
+        let Some(magic) = head.first_chunk::<4>().copied() else {
+            return Err(self.not_a_capture());
+        };
+        if u32::from_le_bytes(magic) == NG_SHB {
+            self.format = Format::PcapNg;
+            self.start_section()?;
+            self.prime_pcapng();
+            return Ok(());
+        }
+        let (big_endian, magic) = match (u32::from_le_bytes(magic), u32::from_be_bytes(magic)) {
+            (m, _) if is_pcap_magic(m) => (false, m),
+            (_, m) if is_pcap_magic(m) => (true, m),
+            _ => return Err(self.not_a_capture()),
+        };
+        let Some(header) = head.first_chunk::<24>() else {
+            return Err(self.damaged("the file ends inside the 24-byte pcap file header"));
+        };
+        let raw_linktype = read_u32(header, 20, big_endian);
+        self.format = Format::Pcap(PcapFormat {
+            big_endian,
+            nanos: magic == MAGIC_NSEC,
+            record_len: if magic == MAGIC_MODIFIED { 24 } else { 16 },
+            // The upper bits carry FCS-length flags (LT_LINKTYPE in libpcap).
+            linktype: raw_linktype & 0xffff,
+        });
+        self.first_linktype = raw_linktype & 0xffff;
+        self.input.advance(24);
+        Ok(())
+    }
+
+    /// Makes at least `n` bytes available from the current position (fewer at the end of
+    /// the input) and returns everything available.
+    #[inline]
+    fn fill(&mut self, n: usize) -> Result<&[u8], CaptureError> {
+        if self.input.window().len() < n {
+            if let Err(e) = self.input.refill(n) {
+                self.finished = true;
+                return Err(CaptureError::Io {
+                    path: self.path.clone(),
+                    message: io_message(&e),
+                });
+            }
+        }
+        Ok(self.input.window())
+    }
+
+    /// A [`CaptureError::NotACapture`] for this file.
+    fn not_a_capture(&self) -> CaptureError {
+        CaptureError::NotACapture {
+            path: self.path.clone(),
+        }
+    }
+
+    /// A [`CaptureError::Damaged`] at the next packet; the source is finished afterwards.
+    #[cold]
+    fn damaged(&mut self, detail: impl Into<String>) -> CaptureError {
+        self.finished = true;
+        CaptureError::Damaged {
+            path: self.path.clone(),
+            packet_index: self.packets,
+            detail: detail.into(),
+        }
+    }
+
+    /// Returns the frame whose record starts at the current position: `header_len` bytes
+    /// of record header followed by `caplen` bytes of data, padded to `record_len`.
+    #[inline]
+    fn emit(
+        &mut self,
+        header_len: usize,
+        caplen: usize,
+        record_len: usize,
+        frame: Meta,
+    ) -> Poll<'_> {
+        let start = self.input.pos + header_len;
+        self.input.advance(record_len);
+        self.packets += 1;
+        let data = self.input.bytes(start, caplen);
+        Poll::Frame(Frame {
+            ts_ns: frame.ts_ns,
+            linktype: frame.linktype,
+            orig_len: frame.orig_len,
+            data,
+        })
+    }
+
+    // ---------------------------------------------------------------- classic pcap
+
+    /// The next record of a classic pcap file.
+    #[inline]
+    fn next_pcap(&mut self, f: PcapFormat) -> Result<Poll<'_>, CaptureError> {
+        let header_len = f.record_len;
+        let window = self.fill(header_len)?;
+        let have = window.len();
+        let Some(h) = window.first_chunk::<16>().copied() else {
+            if have == 0 {
+                self.finished = true;
+                return Ok(Poll::End);
+            }
+            return Err(self.truncated_header(have, header_len));
+        };
+        if have < header_len {
+            return Err(self.truncated_header(have, header_len));
+        }
+        let h = &h;
+        let secs = u64::from(read_u32(h, 0, f.big_endian));
+        let frac = u64::from(read_u32(h, 4, f.big_endian));
+        let caplen = read_u32(h, 8, f.big_endian);
+        let orig_len = read_u32(h, 12, f.big_endian);
+        if caplen > MAX_CAPLEN {
+            return Err(self.absurd_caplen(caplen));
+        }
+        let frac_ns = if f.nanos {
+            frac
+        } else {
+            frac.saturating_mul(1000)
+        };
+        let meta = Meta {
+            ts_ns: secs.saturating_mul(1_000_000_000).saturating_add(frac_ns),
+            linktype: f.linktype,
+            orig_len,
+        };
+        let caplen = caplen as usize;
+        let record_len = header_len + caplen;
+        let available = self.fill(record_len)?.len();
+        if available < record_len {
+            return Err(self.truncated_data(caplen, available.saturating_sub(header_len)));
+        }
+        Ok(self.emit(header_len, caplen, record_len, meta))
+    }
+
+    #[cold]
+    fn truncated_header(&mut self, have: usize, need: usize) -> CaptureError {
+        let msg =
+            format!("the file ends inside a packet record header ({have} of {need} bytes present)");
+        self.damaged(msg)
+    }
+
+    #[cold]
+    fn truncated_data(&mut self, caplen: usize, have: usize) -> CaptureError {
+        let msg = format!(
+            "the file ends inside the packet data ({have} of {caplen} captured bytes present)"
+        );
+        self.damaged(msg)
+    }
+
+    #[cold]
+    fn absurd_caplen(&mut self, caplen: u32) -> CaptureError {
+        let msg = format!(
+            "the record header claims {caplen} captured bytes, more than the 256 MiB limit, \
+             so the header is corrupt"
+        );
+        self.damaged(msg)
+    }
+
+    // ---------------------------------------------------------------- pcapng
+
+    /// Reads the Section Header Block at the current position: byte order, version, and a
+    /// fresh interface table.
+    fn start_section(&mut self) -> Result<(), CaptureError> {
+        let at_start = self.input.position() == 0;
+        let window = self.fill(28)?;
+        let Some(h) = window.first_chunk::<12>() else {
+            return Err(if at_start {
+                self.not_a_capture()
+            } else {
+                self.damaged("the file ends inside a pcapng section header")
+            });
+        };
+        let big_endian = match (read_u32(h, 8, false), read_u32(h, 8, true)) {
+            (NG_BYTE_ORDER, _) => false,
+            (_, NG_BYTE_ORDER) => true,
+            _ if at_start => return Err(self.not_a_capture()),
+            _ => return Err(self.damaged("a pcapng section header has no valid byte-order magic")),
+        };
+        let block_len = read_u32(h, 4, big_endian);
+        if block_len < 28 || block_len % 4 != 0 {
+            return Err(self.damaged(format!(
+                "a pcapng section header block has an invalid length of {block_len} bytes"
+            )));
+        }
+        let block = self.block(block_len)?;
+        let major = read_u16(block, 12, big_endian).unwrap_or(0);
+        let minor = read_u16(block, 14, big_endian).unwrap_or(0);
+        if major != 1 {
+            return Err(self.damaged(format!("unsupported pcapng version {major}.{minor}")));
+        }
+        self.ng = NgSection {
+            big_endian,
+            interfaces: Vec::new(),
+            last_ts_ns: 0,
+        };
+        self.input.advance(block_len as usize);
+        Ok(())
+    }
+
+    /// Consumes the blocks that precede the first packet of the file, until the first
+    /// interface is known, so that [`CaptureFile::linktype`] can report it. Stops quietly
+    /// at anything unusual; [`FrameSource::next_frame`] then reports it.
+    fn prime_pcapng(&mut self) {
+        while self.first_linktype == LINKTYPE_UNKNOWN {
+            let be = self.ng.big_endian;
+            let Ok(window) = self.fill(8) else { return };
+            let Some(h) = window.first_chunk::<8>() else {
+                return;
+            };
+            if matches!(read_u32(h, 0, be), NG_PB | NG_SPB | NG_EPB) {
+                return;
+            }
+            if self.next_pcapng_block().is_err() {
+                // Nothing was consumed: next_frame meets (and reports) the damage again.
+                self.finished = false;
+                return;
+            }
+        }
+    }
+
+    /// Makes the whole `block_len`-byte block at the current position available and
+    /// returns it (the block header is checked by the caller).
+    #[inline]
+    fn block(&mut self, block_len: u32) -> Result<&[u8], CaptureError> {
+        if block_len > MAX_BLOCK_LEN {
+            let msg = format!(
+                "a pcapng block claims to be {block_len} bytes long, more than the 257 MiB \
+                 limit, so its header is corrupt"
+            );
+            return Err(self.damaged(msg));
+        }
+        let len = block_len as usize;
+        let available = self.fill(len)?.len();
+        if available < len {
+            let msg =
+                format!("the file ends inside a pcapng block ({available} of {len} bytes present)");
+            return Err(self.damaged(msg));
+        }
+        let window = self.input.window();
+        Ok(window.get(..len).unwrap_or(window))
+    }
+
+    /// The next frame of a pcapng file, skipping non-packet blocks.
+    #[inline]
+    fn next_pcapng(&mut self) -> Result<Poll<'_>, CaptureError> {
+        loop {
+            match self.next_pcapng_block()? {
+                NgStep::Packet(p) => {
+                    return Ok(self.emit(p.header_len, p.caplen, p.block_len, p.meta))
+                }
+                NgStep::End => {
+                    self.finished = true;
+                    return Ok(Poll::End);
+                }
+                NgStep::Skipped => {}
+            }
+        }
+    }
+
+    /// Processes one pcapng block. Non-packet blocks are consumed; a packet block is left
+    /// in place and described for [`CaptureFile::emit`].
+    fn next_pcapng_block(&mut self) -> Result<NgStep, CaptureError> {
+        let be = self.ng.big_endian;
+        let window = self.fill(8)?;
+        let Some(h) = window.first_chunk::<8>() else {
+            if window.is_empty() {
+                return Ok(NgStep::End);
+            }
+            let have = window.len();
+            return Err(self.damaged(format!(
+                "the file ends inside a pcapng block header ({have} of 8 bytes present)"
+            )));
+        };
+        let block_type = read_u32(h, 0, be);
+        if block_type == NG_SHB {
+            self.start_section()?;
+            return Ok(NgStep::Skipped);
+        }
+        let block_len = read_u32(h, 4, be);
+        if block_len < 12 || block_len % 4 != 0 {
+            return Err(self.damaged(format!(
+                "a pcapng block of type {block_type:#x} has an invalid length of {block_len} bytes"
+            )));
+        }
+        let block = self.block(block_len)?;
+        let body = block
+            .get(8..block.len().saturating_sub(4))
+            .unwrap_or_default();
+        let parsed = match block_type {
+            NG_EPB => Parsed::Timed(TimedFields::enhanced(body, be)),
+            NG_PB => Parsed::Timed(TimedFields::obsolete(body, be)),
+            NG_SPB => Parsed::Simple(body.first_chunk::<4>().map(|b| SimpleFields {
+                orig_len: read_u32(b, 0, be),
+                room: body.len() - 4,
+            })),
+            NG_IDB => Parsed::Interface(Interface::parse(body, be)),
+            _ => Parsed::Other,
+        };
+        let block_len = block_len as usize;
+        match parsed {
+            Parsed::Timed(Some(t)) => self.timed_packet(t, block_len),
+            Parsed::Simple(Some(s)) => self.simple_packet(s, block_len),
+            Parsed::Interface(Some(iface)) => {
+                if self.first_linktype == LINKTYPE_UNKNOWN {
+                    self.first_linktype = iface.linktype;
+                }
+                self.ng.interfaces.push(iface);
+                self.input.advance(block_len);
+                Ok(NgStep::Skipped)
+            }
+            Parsed::Other => {
+                self.input.advance(block_len);
+                Ok(NgStep::Skipped)
+            }
+            Parsed::Timed(None) | Parsed::Simple(None) | Parsed::Interface(None) => Err(self
+                .damaged(format!(
+                    "a pcapng block of type {block_type} is too short for its fixed fields"
+                ))),
+        }
+    }
+
+    /// The interface a packet block refers to.
+    #[inline]
+    fn interface(&mut self, id: u32) -> Result<Interface, CaptureError> {
+        if let Some(iface) = self.ng.interfaces.get(id as usize) {
+            return Ok(*iface);
+        }
+        let count = self.ng.interfaces.len();
+        Err(self.damaged(format!(
+            "a packet refers to interface {id}, but its section describes only {count} \
+             interface(s)"
+        )))
+    }
+
+    /// An enhanced or obsolete packet block.
+    #[inline]
+    fn timed_packet(&mut self, t: TimedFields, block_len: usize) -> Result<NgStep, CaptureError> {
+        let iface = self.interface(t.interface)?;
+        if t.caplen as usize > t.room {
+            let (caplen, room) = (t.caplen, t.room);
+            return Err(self.damaged(format!(
+                "a packet block claims {caplen} captured bytes but has room for only {room}"
+            )));
+        }
+        let ts_ns = iface.ts_ns(t.ts);
+        self.ng.last_ts_ns = ts_ns;
+        Ok(NgStep::Packet(NgPacket {
+            header_len: 28,
+            caplen: t.caplen as usize,
+            block_len,
+            meta: Meta {
+                ts_ns,
+                linktype: iface.linktype,
+                orig_len: t.orig_len,
+            },
+        }))
+    }
+
+    /// A Simple Packet Block: interface 0, no timestamp (the previous packet's is used).
+    fn simple_packet(&mut self, s: SimpleFields, block_len: usize) -> Result<NgStep, CaptureError> {
+        let iface = self.interface(0)?;
+        let mut caplen = (s.orig_len as usize).min(s.room);
+        if iface.snaplen != 0 {
+            caplen = caplen.min(iface.snaplen as usize);
+        }
+        Ok(NgStep::Packet(NgPacket {
+            header_len: 12,
+            caplen,
+            block_len,
+            meta: Meta {
+                ts_ns: self.ng.last_ts_ns,
+                linktype: iface.linktype,
+                orig_len: s.orig_len,
+            },
+        }))
+    }
+}
+
 impl FrameSource for CaptureFile {
+    #[inline]
     fn next_frame(&mut self) -> Result<Poll<'_>, CaptureError> {
-        Ok(Poll::End)
+        if self.finished {
+            return Ok(Poll::End);
+        }
+        match self.format {
+            Format::Pcap(f) => self.next_pcap(f),
+            Format::PcapNg => self.next_pcapng(),
+        }
+    }
+
+    fn position(&self) -> u64 {
+        self.input.position()
+    }
+
+    fn total_len(&self) -> Option<u64> {
+        self.total_len
+    }
+}
+
+/// True for the classic pcap magics (read in the file's byte order).
+fn is_pcap_magic(magic: u32) -> bool {
+    matches!(magic, MAGIC_USEC | MAGIC_NSEC | MAGIC_MODIFIED)
+}
+
+/// A `u32` at `offset` of a fixed-size header (the offset is a constant in every caller,
+/// so the bounds check disappears; out of range reads as 0 instead of panicking).
+#[inline(always)]
+fn read_u32<const N: usize>(bytes: &[u8; N], offset: usize, big_endian: bool) -> u32 {
+    let Some(b) = bytes
+        .get(offset..offset + 4)
+        .and_then(|s| s.first_chunk::<4>())
+    else {
+        return 0;
+    };
+    if big_endian {
+        u32::from_be_bytes(*b)
+    } else {
+        u32::from_le_bytes(*b)
+    }
+}
+
+/// A `u16` at `offset` of a slice, if present.
+#[inline]
+fn read_u16(bytes: &[u8], offset: usize, big_endian: bool) -> Option<u16> {
+    let b = bytes.get(offset..)?.first_chunk::<2>()?;
+    Some(if big_endian {
+        u16::from_be_bytes(*b)
+    } else {
+        u16::from_le_bytes(*b)
+    })
+}
+
+/// An operating-system error message without Rust's " (os error N)" suffix.
+fn io_message(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// The container format.
+#[derive(Clone, Copy, Debug)]
+enum Format {
+    Pcap(PcapFormat),
+    PcapNg,
+}
+
+/// Classic pcap parameters from the global header.
+#[derive(Clone, Copy, Debug, Default)]
+struct PcapFormat {
+    big_endian: bool,
+    nanos: bool,
+    record_len: usize,
+    linktype: u32,
+}
+
+/// State of the current pcapng section.
+#[derive(Clone, Debug, Default)]
+struct NgSection {
+    big_endian: bool,
+    interfaces: Vec<Interface>,
+    /// Timestamp of the previous packet, used for Simple Packet Blocks.
+    last_ts_ns: u64,
+}
+
+/// Frame metadata decoded from a record header.
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    ts_ns: u64,
+    linktype: u32,
+    orig_len: u32,
+}
+
+/// Outcome of one pcapng block.
+enum NgStep {
+    Packet(NgPacket),
+    Skipped,
+    End,
+}
+
+/// Fixed fields of a block, parsed before the block's bytes are released.
+enum Parsed {
+    Timed(Option<TimedFields>),
+    Simple(Option<SimpleFields>),
+    Interface(Option<Interface>),
+    Other,
+}
+
+/// Fields of an Enhanced Packet Block or an obsolete Packet Block.
+#[derive(Clone, Copy, Debug)]
+struct TimedFields {
+    interface: u32,
+    ts: u64,
+    caplen: u32,
+    orig_len: u32,
+    /// Bytes available for packet data in the block.
+    room: usize,
+}
+
+impl TimedFields {
+    /// Parses an Enhanced Packet Block body (without the 8-byte block header).
+    #[inline]
+    fn enhanced(body: &[u8], be: bool) -> Option<TimedFields> {
+        let f = body.first_chunk::<20>()?;
+        Some(TimedFields {
+            interface: read_u32(f, 0, be),
+            ..Self::common(f, body.len(), be)
+        })
+    }
+
+    /// Parses an obsolete Packet Block body: a 16-bit interface id and a drop counter.
+    fn obsolete(body: &[u8], be: bool) -> Option<TimedFields> {
+        let f = body.first_chunk::<20>()?;
+        Some(TimedFields {
+            interface: u32::from(read_u16(f, 0, be)?),
+            ..Self::common(f, body.len(), be)
+        })
+    }
+
+    /// Timestamp and lengths, common to both packet blocks.
+    #[inline(always)]
+    fn common(f: &[u8; 20], body_len: usize, be: bool) -> TimedFields {
+        TimedFields {
+            interface: 0,
+            ts: (u64::from(read_u32(f, 4, be)) << 32) | u64::from(read_u32(f, 8, be)),
+            caplen: read_u32(f, 12, be),
+            orig_len: read_u32(f, 16, be),
+            room: body_len - 20,
+        }
+    }
+}
+
+/// Fields of a Simple Packet Block.
+#[derive(Clone, Copy, Debug)]
+struct SimpleFields {
+    orig_len: u32,
+    room: usize,
+}
+
+/// A packet block at the current position.
+struct NgPacket {
+    header_len: usize,
+    caplen: usize,
+    block_len: usize,
+    meta: Meta,
+}
+
+/// A pcapng interface: link type, snap length and timestamp conversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Interface {
+    linktype: u32,
+    snaplen: u32,
+    scale: TsScale,
+    /// `if_tsoffset`: seconds added to every timestamp.
+    offset_secs: i64,
+}
+
+/// How to turn a pcapng timestamp (in interface units) into nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TsScale {
+    /// Units of 10^-n s with n ≤ 9: multiply.
+    Mul(u64),
+    /// Units of 10^-n s with n > 9: divide by 10^(n-9) (`None`: the quotient is always 0).
+    Div(Option<u128>),
+    /// Units of 2^-n s.
+    Binary(u32),
+}
+
+impl TsScale {
+    /// The scale for an `if_tsresol` option value.
+    fn from_tsresol(resol: u8) -> TsScale {
+        let exp = u32::from(resol & 0x7f);
+        if resol & 0x80 != 0 {
+            TsScale::Binary(exp)
+        } else if exp <= 9 {
+            TsScale::Mul(10u64.pow(9 - exp))
+        } else {
+            TsScale::Div(10u128.checked_pow(exp - 9))
+        }
+    }
+
+    /// `units` converted to nanoseconds (saturating).
+    #[inline]
+    fn to_ns(self, units: u64) -> u64 {
+        match self {
+            TsScale::Mul(m) => units.saturating_mul(m),
+            TsScale::Div(Some(d)) => saturate(u128::from(units) / d),
+            TsScale::Div(None) => 0,
+            TsScale::Binary(n) => saturate((u128::from(units) * 1_000_000_000) >> n),
+        }
+    }
+}
+
+/// A `u128` clamped into a `u64`.
+fn saturate(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+impl Interface {
+    /// Parses an Interface Description Block body (without the 8-byte block header).
+    fn parse(body: &[u8], be: bool) -> Option<Interface> {
+        let linktype = u32::from(read_u16(body, 0, be)?);
+        let snaplen = {
+            let b = body.get(4..8)?.first_chunk::<4>()?;
+            if be {
+                u32::from_be_bytes(*b)
+            } else {
+                u32::from_le_bytes(*b)
+            }
+        };
+        let mut iface = Interface {
+            linktype,
+            snaplen,
+            scale: TsScale::Mul(1000),
+            offset_secs: 0,
+        };
+        for (code, value) in Options::new(body.get(8..).unwrap_or_default(), be) {
+            match (code, value) {
+                (OPT_TSRESOL, [resol, ..]) => iface.scale = TsScale::from_tsresol(*resol),
+                (OPT_TSOFFSET, v) => {
+                    if let Some(b) = v.first_chunk::<8>() {
+                        iface.offset_secs = if be {
+                            i64::from_be_bytes(*b)
+                        } else {
+                            i64::from_le_bytes(*b)
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(iface)
+    }
+
+    /// A timestamp of this interface in nanoseconds since the epoch (saturating).
+    #[inline]
+    fn ts_ns(&self, units: u64) -> u64 {
+        let ns = self.scale.to_ns(units);
+        if self.offset_secs == 0 {
+            return ns;
+        }
+        let shifted = i128::from(ns) + i128::from(self.offset_secs) * 1_000_000_000;
+        u64::try_from(shifted.max(0)).unwrap_or(u64::MAX)
+    }
+}
+
+/// Iterator over pcapng options `(code, value)`; stops at `opt_endofopt` or at the first
+/// option that does not fit.
+struct Options<'a> {
+    rest: &'a [u8],
+    be: bool,
+}
+
+impl<'a> Options<'a> {
+    fn new(rest: &'a [u8], be: bool) -> Self {
+        Options { rest, be }
+    }
+}
+
+impl<'a> Iterator for Options<'a> {
+    type Item = (u16, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let code = read_u16(self.rest, 0, self.be)?;
+        let len = usize::from(read_u16(self.rest, 2, self.be)?);
+        if code == 0 {
+            return None;
+        }
+        let value = self.rest.get(4..4 + len)?;
+        let padded = 4 + len.div_ceil(4) * 4;
+        self.rest = self.rest.get(padded..).unwrap_or_default();
+        Some((code, value))
+    }
+}
+
+// -------------------------------------------------------------------- input
+
+/// The bytes of the capture: a memory map, or a buffer refilled from a reader.
+struct Input {
+    backing: Backing,
+    /// Offset of the next unread byte in the map or buffer.
+    pos: usize,
+    /// Bytes dropped from the front of the buffer (stream mode).
+    base: u64,
+}
+
+enum Backing {
+    Mapped(Mmap),
+    Stream(Stream),
+}
+
+/// A reader and the buffer holding its unread bytes.
+struct Stream {
+    reader: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    filled: usize,
+    eof: bool,
+}
+
+impl Input {
+    /// Opens `path` (`-`: standard input) and returns the input and its total size.
+    fn open(path: &str) -> Result<(Input, Option<u64>), CaptureError> {
+        let io_err = |e: io::Error| CaptureError::Io {
+            path: path.to_owned(),
+            message: io_message(&e),
+        };
+        if path == "-" {
+            let (reader, total) = stdin_reader().map_err(io_err)?;
+            return Ok((Input::stream(reader), total));
+        }
+        let file = File::open(path).map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if meta.is_dir() {
+            return Err(CaptureError::Io {
+                path: path.to_owned(),
+                message: "Is a directory".to_owned(),
+            });
+        }
+        if meta.is_file() {
+            // SAFETY: the map is read-only and private to this reader. As with every
+            // memory-mapped reader, truncating the file while it is being read is undefined
+            // behaviour; capture files are not expected to change under us.
+            if let Ok(map) = unsafe { Mmap::map(&file) } {
+                #[cfg(unix)]
+                let _ = map.advise(memmap2::Advice::Sequential);
+                let input = Input {
+                    backing: Backing::Mapped(map),
+                    pos: 0,
+                    base: 0,
+                };
+                return Ok((input, Some(meta.len())));
+            }
+        }
+        let total = meta.is_file().then_some(meta.len());
+        Ok((Input::stream(Box::new(file)), total))
+    }
+
+    fn stream(reader: Box<dyn Read + Send>) -> Input {
+        Input {
+            backing: Backing::Stream(Stream {
+                reader,
+                buf: vec![0; CHUNK],
+                filled: 0,
+                eof: false,
+            }),
+            pos: 0,
+            base: 0,
+        }
+    }
+
+    /// The unread bytes currently available.
+    #[inline(always)]
+    fn window(&self) -> &[u8] {
+        match &self.backing {
+            Backing::Mapped(map) => map.get(self.pos..).unwrap_or_default(),
+            Backing::Stream(s) => s.buf.get(self.pos..s.filled).unwrap_or_default(),
+        }
+    }
+
+    /// `len` bytes at absolute buffer offset `start` (checked by the caller beforehand;
+    /// empty if not, rather than a panic).
+    #[inline(always)]
+    fn bytes(&self, start: usize, len: usize) -> &[u8] {
+        let all: &[u8] = match &self.backing {
+            Backing::Mapped(map) => map,
+            Backing::Stream(s) => &s.buf,
+        };
+        all.get(start..start.saturating_add(len))
+            .unwrap_or_default()
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n);
+    }
+
+    fn position(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Reads until at least `need` bytes are available from `pos`, or the end of input.
+    #[cold]
+    fn refill(&mut self, need: usize) -> io::Result<()> {
+        let Backing::Stream(s) = &mut self.backing else {
+            return Ok(());
+        };
+        while s.filled.saturating_sub(self.pos) < need && !s.eof {
+            if self.pos.saturating_add(need) > s.buf.len() || s.filled == s.buf.len() {
+                // Move the unread bytes to the front, growing the buffer for big records.
+                let start = self.pos.min(s.filled);
+                s.buf.copy_within(start..s.filled, 0);
+                s.filled -= start;
+                self.base += start as u64;
+                self.pos = 0;
+                if need > s.buf.len() {
+                    // Grow step by step: a corrupt length must not allocate 256 MiB at once.
+                    let grown = s.buf.len().saturating_mul(2).min(need.next_power_of_two());
+                    s.buf.resize(grown.max(CHUNK), 0);
+                }
+            }
+            let Some(free) = s.buf.get_mut(s.filled..) else {
+                return Ok(());
+            };
+            match s.reader.read(free) {
+                Ok(0) => s.eof = true,
+                Ok(n) => s.filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Standard input as an unbuffered reader (our own buffer is large), and its size when it
+/// is a redirected regular file.
+#[cfg(unix)]
+fn stdin_reader() -> io::Result<(Box<dyn Read + Send>, Option<u64>)> {
+    use std::os::fd::AsFd;
+    let file = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    let total = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok((Box::new(file), total))
+}
+
+/// Standard input as a reader (its size is unknown).
+#[cfg(not(unix))]
+fn stdin_reader() -> io::Result<(Box<dyn Read + Send>, Option<u64>)> {
+    Ok((Box::new(io::stdin()), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsresol_scales() {
+        assert_eq!(TsScale::from_tsresol(6).to_ns(1_500_000), 1_500_000_000);
+        assert_eq!(TsScale::from_tsresol(9).to_ns(42), 42);
+        assert_eq!(TsScale::from_tsresol(0).to_ns(3), 3_000_000_000);
+        assert_eq!(TsScale::from_tsresol(12).to_ns(5_000), 5);
+        assert_eq!(TsScale::from_tsresol(0x80 | 10).to_ns(1024), 1_000_000_000);
+        assert_eq!(
+            TsScale::from_tsresol(0x80 | 30).to_ns(3 << 29),
+            1_500_000_000
+        );
+        assert_eq!(TsScale::from_tsresol(127).to_ns(u64::MAX), 0);
+        assert_eq!(TsScale::from_tsresol(0).to_ns(u64::MAX), u64::MAX);
+        assert_eq!(TsScale::from_tsresol(0xff).to_ns(u64::MAX), 0);
+        assert_eq!(TsScale::from_tsresol(0x80).to_ns(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn tsoffset_saturates() {
+        let mut iface = Interface {
+            linktype: 1,
+            snaplen: 0,
+            scale: TsScale::Mul(1),
+            offset_secs: -10,
+        };
+        assert_eq!(iface.ts_ns(5), 0);
+        assert_eq!(iface.ts_ns(11_000_000_000), 1_000_000_000);
+        iface.offset_secs = i64::MAX;
+        assert_eq!(iface.ts_ns(1), u64::MAX);
+    }
+
+    #[test]
+    fn options_stop_at_garbage() {
+        // if_tsresol = 9, then an option whose length runs past the end.
+        let body = [9, 0, 1, 0, 9, 0, 0, 0, 2, 0, 200, 0, 1, 2];
+        let opts: Vec<_> = Options::new(&body, false).collect();
+        assert_eq!(opts, vec![(9u16, &[9u8][..])]);
+    }
+
+    #[test]
+    fn io_message_drops_os_error_suffix() {
+        let e = io::Error::from_raw_os_error(2);
+        assert_eq!(io_message(&e), "No such file or directory");
+    }
+
+    #[test]
+    fn stream_refill_compacts_and_grows() {
+        let data: Vec<u8> = (0..3 * CHUNK + 100).map(|i| i as u8).collect();
+        let mut input = Input::stream(Box::new(io::Cursor::new(data.clone())));
+        let mut consumed = 0usize;
+        for step in [10usize, CHUNK - 3, 2 * CHUNK + 5, 7] {
+            input.refill(step).expect("cursor reads cannot fail");
+            let w = input.window();
+            assert!(w.len() >= step.min(data.len() - consumed));
+            assert_eq!(
+                &w[..step.min(w.len())],
+                &data[consumed..consumed + step.min(w.len())]
+            );
+            input.advance(step);
+            consumed += step;
+            assert_eq!(input.position(), consumed as u64);
+        }
+        input.refill(64 * CHUNK).expect("cursor reads cannot fail");
+        assert_eq!(input.window(), &data[consumed..]);
     }
 }

@@ -17,7 +17,6 @@ use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
-use crate::capture::filter::BpfFilter;
 use crate::capture::FrameSource;
 use crate::cli::AnalyzeArgs;
 use crate::decode::Decoder;
@@ -119,7 +118,7 @@ fn preflight(feeds: &[FeedSpec], open: &OpenOptions) -> Result<()> {
         let source = feed.open(open)?;
         if let (Some(expr), FeedKind::File) = (&open.filter, &feed.kind) {
             if let Some(linktype) = first_linktype(source) {
-                BpfFilter::validate(expr, linktype)?;
+                crate::capture::filter::validate(expr, linktype)?;
             }
         }
     }

@@ -274,6 +274,7 @@ impl Ingest {
             .map(|f| {
                 let mut c = f.counters.clone();
                 c.add_skips(&f.skips);
+                c.dropped = f.source.dropped();
                 c
             })
             .collect()
