@@ -203,7 +203,8 @@ impl FrameSource for LiveCapture {
     }
 
     fn dropped(&self) -> Option<u64> {
-        self.stats().map(|(_, dropped, if_dropped)| u64::from(dropped) + u64::from(if_dropped))
+        self.stats()
+            .map(|(_, dropped, if_dropped)| u64::from(dropped) + u64::from(if_dropped))
     }
 }
 

@@ -13,6 +13,7 @@ use flowtide_dataflows::flow::FlowRecord;
 use flowtide_dataflows::operators::{FlowTable, FlowTableConfig};
 use flowtide_dataflows::packet::Packet;
 use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
@@ -164,11 +165,17 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
 
     let probe = ProbeHandle::new();
     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<Packet>>>::new();
+    // Each worker's latest capture time, sent once at the end and seen by every worker.
+    let mut ends = InputHandle::<u64, CapacityContainerBuilder<Vec<u64>>>::new();
     let flow_stats = worker.dataflow::<u64, _, _>(|scope| {
         let packets = scope.input_from(&mut input);
-        let (flows, stats) = packets.flow_table(FlowTableConfig {
-            idle_timeout_ns: args.idle_timeout,
-        });
+        let end_of_input = scope.input_from(&mut ends).broadcast();
+        let (flows, stats) = packets.flow_table(
+            end_of_input,
+            FlowTableConfig {
+                idle_timeout_ns: args.idle_timeout,
+            },
+        );
         flows
             .write_ordered_jsonl(
                 output_path(shared, "flows"),
@@ -203,7 +210,10 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             batch.clear();
         }
         match ingest.stamp_time(args.tick) {
-            Some(t) if t > *input.time() => input.advance_to(t),
+            Some(t) if t > *input.time() => {
+                input.advance_to(t);
+                ends.advance_to(t);
+            }
             Some(_) => {}
             None => break,
         }
@@ -217,7 +227,11 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             worker.step_or_park(Some(d));
         }
     }
+    if let Some(t) = ingest.max_event_time() {
+        ends.send(t);
+    }
     drop(input);
+    drop(ends);
     while !probe.done() {
         worker.step_or_park(None);
     }

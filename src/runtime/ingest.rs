@@ -195,6 +195,16 @@ impl Ingest {
         Some(if tick > 1 { wm - wm % tick } else { wm })
     }
 
+    /// The latest capture time seen on any of this worker's feeds (every frame counts,
+    /// including other workers' shares), `None` if no frame was read.
+    pub fn max_event_time(&self) -> Option<u64> {
+        self.feeds
+            .iter()
+            .filter(|f| f.next_index > 0)
+            .map(|f| f.max_seen)
+            .max()
+    }
+
     /// Moves up to `budget` frames' worth of packets into `batch`.
     pub fn fill(&mut self, batch: &mut Vec<Packet>, budget: usize) -> FillStatus {
         if self.stop.load(Ordering::Relaxed) {
