@@ -17,6 +17,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use flowtide::capture::pcap_writer::PcapWriter;
 use flowtide::capture::Frame;
 use flowtide::decode::{DecodeConfig, Decoder, SkipReason};
 use flowtide_dataflows::packet::{flags, Addr, Packet, TunnelKind};
@@ -154,6 +155,11 @@ type Row = Vec<Vec<String>>;
 
 /// Runs tshark on `path`; `None` when tshark cannot read it. One row per frame, in order.
 fn run_tshark(path: &Path) -> Option<Vec<Row>> {
+    run_tshark_with(path, &[], &[])
+}
+
+/// [`run_tshark`] with more fields (columns after [`FIELDS`]) and more arguments.
+fn run_tshark_with(path: &Path, extra_fields: &[&str], extra_args: &[&str]) -> Option<Vec<Row>> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-n").arg("-r").arg(path);
     // Fragments are compared one by one, as flowtide decodes them (reassembly is a later
@@ -172,7 +178,8 @@ fn run_tshark(path: &Path) -> Option<Vec<Row>> {
         "-E",
         "separator=/t",
     ]);
-    for f in FIELDS {
+    cmd.args(extra_args);
+    for f in FIELDS.iter().chain(extra_fields) {
         cmd.args(["-e", f]);
     }
     let output = cmd.output().ok()?;
@@ -1331,5 +1338,584 @@ fn corpus_6in4_4in6_6in6() {
             p.bytes.as_deref().and_then(|b| b.first()).map(|b| b >> 4),
             Some(6)
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hand-built frames for encapsulations the corpus lacks (ERSPAN I/II/III, Geneve, SLL2,
+// 802.1ad QinQ with a third tag, MPLS, MPLS pseudowire, LOOP, big-endian NULL, PPP in
+// HDLC framing, raw IP 101, GRE with checksum/key/sequence, GRE TEB, IP-in-IP, 6in6,
+// GTP-U extension headers, 802.3 LLC/SNAP, IPv4 options with padding, IPv6 extension
+// headers). Each frame is also written to a pcap and decoded by tshark, so the expected
+// values are checked independently of flowtide's reading of the specifications.
+// ---------------------------------------------------------------------------------------
+
+/// Frame builders. Checksums are left 0 (tshark does not validate them by default).
+mod build {
+    /// Ethernet II: destination MAC, source MAC, then `tags` (TPID, VLAN id) and the
+    /// Ethernet type.
+    pub fn eth_tagged(tags: &[(u16, u16)], ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02];
+        for &(tpid, vid) in tags {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&vid.to_be_bytes()); // PCP 0, DEI 0, VLAN id
+        }
+        f.extend_from_slice(&ether_type.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Untagged Ethernet II.
+    pub fn eth(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        eth_tagged(&[], ether_type, payload)
+    }
+
+    /// IPv4 with `options` (a multiple of 4 bytes), id 0x1234, DF, TTL 64.
+    pub fn ipv4_opts(
+        src: [u8; 4],
+        dst: [u8; 4],
+        proto: u8,
+        options: &[u8],
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let header_len = 20 + options.len();
+        let total = (header_len + payload.len()) as u16;
+        let mut p = vec![0x40 | (header_len / 4) as u8, 0]; // version 4, IHL; DSCP/ECN
+        p.extend_from_slice(&total.to_be_bytes()); // total length
+        p.extend_from_slice(&[0x12, 0x34, 0x40, 0x00]); // id, flags DF, offset 0
+        p.extend_from_slice(&[64, proto, 0, 0]); // TTL, protocol, checksum
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(options);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// IPv4 without options.
+    pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
+        ipv4_opts(src, dst, proto, &[], payload)
+    }
+
+    /// IPv6 with next header `next`, hop limit 64.
+    pub fn ipv6(src: [u8; 16], dst: [u8; 16], next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0]; // version 6, traffic class, flow label
+        p.extend_from_slice(&(payload.len() as u16).to_be_bytes()); // payload length
+        p.extend_from_slice(&[next, 64]);
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// UDP with the length field set.
+    pub fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = Vec::new();
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 0]); // checksum (none)
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// TCP with data offset 5, sequence 1, ack 0, window 1024.
+    pub fn tcp(sport: u16, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = Vec::new();
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]); // sequence, acknowledgment
+        p.extend_from_slice(&[0x50, flags, 0x04, 0x00, 0, 0, 0, 0]); // offset, flags, window, checksum, urgent
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// ICMP / ICMPv6 echo with `kind` (8/0 or 128/129), identifier and sequence 1.
+    pub fn echo(kind: u8, id: u16) -> Vec<u8> {
+        let mut p = vec![kind, 0, 0, 0];
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&[0, 1, b'p', b'i', b'n', b'g']);
+        p
+    }
+
+    /// An IPv6 address `2001:db8::<last>`.
+    pub fn v6(last: u8) -> [u8; 16] {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        a[15] = last;
+        a
+    }
+}
+
+/// A hand-built frame and what both flowtide and tshark must find in it.
+struct Handmade {
+    /// Short name.
+    name: &'static str,
+    /// Link type.
+    linktype: u32,
+    /// The frame.
+    bytes: Vec<u8>,
+    /// Innermost (src, dst, protocol, sport, dport).
+    tuple: (&'static str, &'static str, u8, u16, u16),
+    /// Tunnel kind and id.
+    tunnel: (TunnelKind, u32),
+    /// VLAN ids.
+    vlan: [u16; 2],
+    /// Whether some outer layer (tunnel, third VLAN tag, MPLS) was folded into ctx.outer.
+    outer: bool,
+    /// Extra tshark fields and the values (last occurrence) tshark must show.
+    tshark: &'static [(&'static str, &'static str)],
+}
+
+/// The hand-built frames.
+fn handmade() -> Vec<Handmade> {
+    use build::*;
+    const C: [u8; 4] = [192, 0, 2, 1];
+    const S: [u8; 4] = [192, 0, 2, 2];
+    const O1: [u8; 4] = [198, 51, 100, 1];
+    const O2: [u8; 4] = [198, 51, 100, 2];
+    let inner_tcp = ipv4(C, S, 6, &tcp(40000, 80, 0x02, b"GET"));
+    let inner_udp = ipv4(C, S, 17, &udp(5353, 53, b"query"));
+    let inner_v6_udp = ipv6(v6(1), v6(2), 17, &udp(1000, 2000, b"data"));
+    let v4_tuple_tcp = ("192.0.2.1", "192.0.2.2", 6, 40000, 80);
+    let v4_tuple_udp = ("192.0.2.1", "192.0.2.2", 17, 5353, 53);
+    let v6_tuple_udp = ("2001:db8::1", "2001:db8::2", 17, 1000, 2000);
+    let mut cases = Vec::new();
+    let mut push = |name, linktype, bytes, tuple, tunnel, vlan, outer, tshark| {
+        cases.push(Handmade {
+            name,
+            linktype,
+            bytes,
+            tuple,
+            tunnel,
+            vlan,
+            outer,
+            tshark,
+        });
+    };
+    let none = (TunnelKind::None, 0);
+
+    // ERSPAN type II: GRE with S (0x1000), protocol 0x88BE, sequence 7; ERSPAN header
+    // word 1: version 1 (bits 31-28), VLAN 100 (27-16); COS 0, En 0, T 0, session id 341
+    // (9-0); word 2: reserved, index 0. Then the mirrored Ethernet frame.
+    let mut gre = vec![0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 7];
+    gre.extend_from_slice(&[0x10, 0x64, 0x01, 0x55, 0, 0, 0, 0]);
+    gre.extend_from_slice(&eth(0x0800, &inner_tcp));
+    push(
+        "erspan-ii",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 47, &gre)),
+        v4_tuple_tcp,
+        (TunnelKind::ErspanII, 341),
+        [0, 0],
+        true,
+        &[("erspan.spanid", "341")],
+    );
+
+    // ERSPAN type I: GRE without S, protocol 0x88BE, the mirrored frame right away.
+    let mut gre = vec![0x00, 0x00, 0x88, 0xbe];
+    gre.extend_from_slice(&eth(0x0800, &inner_tcp));
+    push(
+        "erspan-i",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 47, &gre)),
+        v4_tuple_tcp,
+        (TunnelKind::ErspanII, 0),
+        [0, 0],
+        true,
+        &[],
+    );
+
+    // ERSPAN type III: GRE with S, protocol 0x22EB, sequence 9; header word 1: version 2,
+    // VLAN 200; word 2: COS/BSO/T 0, session id 777 (0x309); word 3: timestamp; word 4:
+    // SGT 0, P 0, FT 0 (Ethernet), HW id 0, D 0, Gra 0, O 1; then the 8-byte platform
+    // subheader (platform id 3 in the top 6 bits), then Ethernet carrying IPv6/UDP.
+    let mut gre = vec![0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 9];
+    gre.extend_from_slice(&[0x20, 0xc8, 0x03, 0x09]);
+    gre.extend_from_slice(&[0x11, 0x22, 0x33, 0x44]);
+    gre.extend_from_slice(&[0x00, 0x00, 0x00, 0x01]);
+    gre.extend_from_slice(&[0x0c, 0, 0, 0x05, 0, 0, 0, 0x10]);
+    gre.extend_from_slice(&eth(0x86dd, &inner_v6_udp));
+    push(
+        "erspan-iii",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 47, &gre)),
+        v6_tuple_udp,
+        (TunnelKind::ErspanIII, 777),
+        [0, 0],
+        true,
+        &[("erspan.spanid", "777")],
+    );
+
+    // Geneve: version 0, options length 2 (8 bytes); O 0, C 0; protocol 0x6558; VNI
+    // 0xABCDE; one option: class 0x0102, type 0x80, length 1 (4 data bytes).
+    let mut gen = vec![0x02, 0x00, 0x65, 0x58, 0x0a, 0xbc, 0xde, 0x00];
+    gen.extend_from_slice(&[0x01, 0x02, 0x80, 0x01, 0xde, 0xad, 0xbe, 0xef]);
+    gen.extend_from_slice(&eth(0x0800, &inner_udp));
+    push(
+        "geneve",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 17, &udp(49152, 6081, &gen))),
+        v4_tuple_udp,
+        (TunnelKind::Geneve, 0xabcde),
+        [0, 0],
+        true,
+        &[("geneve.vni", "0xabcde")],
+    );
+
+    // Linux SLL2: protocol 0x0800, reserved, interface index 3, ARPHRD_ETHER (1), packet
+    // type 0 (to us), address length 6, address (padded to 8).
+    let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 3, 0x00, 0x01, 0, 6];
+    sll2.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02, 0, 0]);
+    sll2.extend_from_slice(&inner_tcp);
+    push(
+        "sll2",
+        276,
+        sll2,
+        v4_tuple_tcp,
+        none,
+        [0, 0],
+        false,
+        &[("sll.ifindex", "3")],
+    );
+
+    // 802.1ad S-tag 10, 802.1Q C-tag 20, a third 802.1Q tag 30 (folded into outer).
+    let tags = [(0x88a8, 10), (0x8100, 20), (0x8100, 30)];
+    push(
+        "qinq-3-tags",
+        1,
+        eth_tagged(&tags, 0x0800, &inner_udp),
+        v4_tuple_udp,
+        none,
+        [10, 20],
+        true,
+        &[("vlan.id", "30")],
+    );
+
+    // MPLS: label 1000 (TC 0, S 0, TTL 64), label 2000 (S 1), then IPv4 (first nibble 4).
+    let mut mpls = vec![0x00, 0x3e, 0x80, 0x40, 0x00, 0x7d, 0x01, 0x40];
+    mpls.extend_from_slice(&inner_udp);
+    push(
+        "mpls",
+        1,
+        eth(0x8847, &mpls),
+        v4_tuple_udp,
+        none,
+        [0, 0],
+        true,
+        &[("mpls.label", "2000")],
+    );
+
+    // MPLS Ethernet pseudowire: label 3000 (S 1), control word 0, Ethernet, IPv4/TCP.
+    let mut pw = vec![0x00, 0xbb, 0x81, 0x40, 0, 0, 0, 0];
+    pw.extend_from_slice(&eth(0x0800, &inner_tcp));
+    push(
+        "mpls-pw",
+        1,
+        eth(0x8847, &pw),
+        v4_tuple_tcp,
+        none,
+        [0, 0],
+        true,
+        &[("mpls.label", "3000")],
+    );
+
+    // OpenBSD LOOP: family 24 (AF_INET6) in network byte order, ICMPv6 echo request.
+    let mut lp = vec![0, 0, 0, 24];
+    lp.extend_from_slice(&ipv6(v6(1), v6(2), 58, &echo(128, 0x1234)));
+    push(
+        "loop",
+        108,
+        lp,
+        ("2001:db8::1", "2001:db8::2", 58, 128 << 8, 0x1234),
+        none,
+        [0, 0],
+        false,
+        &[],
+    );
+
+    // BSD NULL written by a big-endian host: family 2 as 00 00 00 02; ICMP echo reply.
+    let mut null = vec![0, 0, 0, 2];
+    null.extend_from_slice(&ipv4(C, S, 1, &echo(0, 77)));
+    push(
+        "null-be",
+        0,
+        null,
+        ("192.0.2.1", "192.0.2.2", 1, 0, 77),
+        none,
+        [0, 0],
+        false,
+        &[],
+    );
+
+    // PPP in HDLC-like framing: address 0xFF, control 0x03, protocol 0x0021.
+    let mut ppp = vec![0xff, 0x03, 0x00, 0x21];
+    ppp.extend_from_slice(&inner_udp);
+    push("ppp-hdlc", 50, ppp, v4_tuple_udp, none, [0, 0], false, &[]);
+
+    // PPP with protocol field compression (1-byte protocol 0x21), no address/control.
+    let mut ppp = vec![0x21];
+    ppp.extend_from_slice(&inner_udp);
+    push("ppp-pfc", 9, ppp, v4_tuple_udp, none, [0, 0], false, &[]);
+
+    // Cisco HDLC in link type 50: address 0x0F (unicast), control 0, Ethernet type.
+    let mut chdlc = vec![0x0f, 0x00, 0x08, 0x00];
+    chdlc.extend_from_slice(&inner_tcp);
+    push(
+        "cisco-hdlc",
+        50,
+        chdlc,
+        v4_tuple_tcp,
+        none,
+        [0, 0],
+        false,
+        &[],
+    );
+
+    // Raw IP (101) carrying IPv6.
+    push(
+        "raw-101-ipv6",
+        101,
+        inner_v6_udp.clone(),
+        v6_tuple_udp,
+        none,
+        [0, 0],
+        false,
+        &[],
+    );
+
+    // GRE with C, K, S (0xB000): checksum + reserved, key 0xDEADBEEF, sequence 5; IPv4.
+    let mut gre = vec![
+        0xb0, 0x00, 0x08, 0x00, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 5,
+    ];
+    gre.extend_from_slice(&inner_udp);
+    push(
+        "gre-csum-key-seq",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 47, &gre)),
+        v4_tuple_udp,
+        (TunnelKind::Gre, 0xdead_beef),
+        [0, 0],
+        true,
+        &[("gre.key", "0xdeadbeef")],
+    );
+
+    // GRE with K (key 42), transparent Ethernet bridging (0x6558), inner VLAN 7.
+    let mut gre = vec![0x20, 0x00, 0x65, 0x58, 0, 0, 0, 42];
+    gre.extend_from_slice(&eth_tagged(&[(0x8100, 7)], 0x0800, &inner_tcp));
+    push(
+        "gre-teb",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 47, &gre)),
+        v4_tuple_tcp,
+        (TunnelKind::Gre, 42),
+        [7, 0],
+        true,
+        &[("gre.key", "0x0000002a")],
+    );
+
+    // IPv4-in-IPv4 (protocol 4).
+    push(
+        "ipip",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 4, &inner_tcp)),
+        v4_tuple_tcp,
+        (TunnelKind::IpInIp, 0),
+        [0, 0],
+        true,
+        &[],
+    );
+
+    // IPv6-in-IPv6 (next header 41).
+    push(
+        "6in6",
+        1,
+        eth(0x86dd, &ipv6(v6(0xa), v6(0xb), 41, &inner_v6_udp)),
+        v6_tuple_udp,
+        (TunnelKind::SixInSix, 0),
+        [0, 0],
+        true,
+        &[],
+    );
+
+    // GTP-U: flags 0x34 (version 1, PT 1, E 1), G-PDU (0xFF), length, TEID 0x01020304;
+    // sequence 0, N-PDU 0, next extension 0x85 (PDU session container); the extension:
+    // length 1 (4 bytes), PDU type/QFI bytes, next extension 0; then IPv4.
+    let mut gtp = vec![0x34, 0xff];
+    gtp.extend_from_slice(&((8 + inner_udp.len()) as u16).to_be_bytes());
+    gtp.extend_from_slice(&[0x01, 0x02, 0x03, 0x04, 0, 0, 0, 0x85]);
+    gtp.extend_from_slice(&[0x01, 0x10, 0x09, 0x00]);
+    gtp.extend_from_slice(&inner_udp);
+    push(
+        "gtpu-ext",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 17, &udp(2152, 2152, &gtp))),
+        v4_tuple_udp,
+        (TunnelKind::GtpU, 0x0102_0304),
+        [0, 0],
+        true,
+        &[("gtp.teid", "0x01020304")],
+    );
+
+    // VXLAN on the Linux legacy port 8472: flags 0x08 (I), VNI 4242.
+    let mut vx = vec![0x08, 0, 0, 0, 0x00, 0x10, 0x92, 0x00];
+    vx.extend_from_slice(&eth(0x0800, &inner_tcp));
+    push(
+        "vxlan-8472",
+        1,
+        eth(0x0800, &ipv4(O1, O2, 17, &udp(40000, 8472, &vx))),
+        v4_tuple_tcp,
+        (TunnelKind::Vxlan, 4242),
+        [0, 0],
+        true,
+        &[("vxlan.vni", "4242")],
+    );
+
+    // 802.3 length field + LLC (AA AA 03) + SNAP (OUI 00-00-00, type 0x0800).
+    let mut llc = vec![0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
+    llc.extend_from_slice(&inner_udp);
+    let len = llc.len() as u16;
+    push(
+        "llc-snap",
+        1,
+        eth(len, &llc),
+        v4_tuple_udp,
+        none,
+        [0, 0],
+        false,
+        &[],
+    );
+
+    // IPv4 with 4 bytes of options (NOP, NOP, NOP, EOL) and Ethernet padding after the
+    // total length.
+    let mut padded = ipv4_opts(C, S, 6, &[1, 1, 1, 0], &tcp(40000, 80, 0xc2, b""));
+    padded.extend_from_slice(&[0xee; 6]);
+    push(
+        "ipv4-options-padding",
+        1,
+        eth(0x0800, &padded),
+        (v4_tuple_tcp.0, v4_tuple_tcp.1, 6, 40000, 80),
+        none,
+        [0, 0],
+        false,
+        &[("ip.hdr_len", "24")],
+    );
+
+    // IPv6 hop-by-hop (PadN), routing (type 0, segments left 0, one address) and
+    // destination options (PadN) headers before TCP.
+    let mut ext = vec![43, 0, 1, 4, 0, 0, 0, 0]; // HBH: next 43, len 0, PadN(4)
+    ext.extend_from_slice(&[60, 2, 0, 0, 0, 0, 0, 0]); // routing: next 60, len 2, type 0, left 0
+    ext.extend_from_slice(&v6(9));
+    ext.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]); // dest options: next TCP, PadN(4)
+    ext.extend_from_slice(&tcp(40000, 443, 0x18, b"x"));
+    push(
+        "ipv6-ext-headers",
+        1,
+        eth(0x86dd, &ipv6(v6(1), v6(2), 0, &ext)),
+        ("2001:db8::1", "2001:db8::2", 6, 40000, 443),
+        none,
+        [0, 0],
+        false,
+        &[],
+    );
+    cases
+}
+
+#[test]
+fn handmade_frames_decode_and_agree_with_tshark() {
+    let decoder = Decoder::default();
+    let cases = handmade();
+    for case in &cases {
+        let frame = Frame {
+            ts_ns: 0,
+            linktype: case.linktype,
+            orig_len: case.bytes.len() as u32,
+            data: &case.bytes,
+        };
+        let mut p = Packet::default();
+        assert_eq!(
+            decoder.decode(&frame, 0, 0, &mut p),
+            Ok(()),
+            "{}",
+            case.name
+        );
+        let (src, dst, proto, sport, dport) = case.tuple;
+        assert_tuple(&p, src, dst, proto, sport, dport);
+        assert_eq!(
+            (p.ctx.tunnel, p.ctx.tunnel_id),
+            case.tunnel,
+            "{}",
+            case.name
+        );
+        assert_eq!(p.ctx.vlan, case.vlan, "{}", case.name);
+        assert_eq!(
+            p.ctx.outer != 0,
+            case.outer,
+            "{}: outer {:#x}",
+            case.name,
+            p.ctx.outer
+        );
+    }
+    if !have_tshark() {
+        return;
+    }
+    // One pcap per link type, one tshark run per pcap, several in parallel.
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let mut linktypes: Vec<u32> = cases.iter().map(|c| c.linktype).collect();
+    linktypes.sort_unstable();
+    linktypes.dedup();
+    let mut extra: Vec<&str> = cases
+        .iter()
+        .flat_map(|c| c.tshark.iter().map(|(f, _)| *f))
+        .collect();
+    extra.sort_unstable();
+    extra.dedup();
+    std::thread::scope(|s| {
+        for &linktype in &linktypes {
+            let (tmp, cases, extra) = (tmp.path(), &cases, &extra);
+            s.spawn(move || {
+                let group: Vec<&Handmade> =
+                    cases.iter().filter(|c| c.linktype == linktype).collect();
+                let path = tmp.join(format!("linktype-{linktype}.pcap"));
+                let file = std::fs::File::create(&path).expect("create pcap");
+                let mut w = PcapWriter::new(file, linktype).expect("pcap header");
+                for case in &group {
+                    w.write(1_000_000_000, &case.bytes).expect("write frame");
+                }
+                w.finish().expect("flush");
+                // tshark needs to be told that label 3000 carries an Ethernet pseudowire
+                // with a control word.
+                let args = ["-d", "mpls.label==3000,pwethcw"];
+                let rows = run_tshark_with(&path, extra, &args).expect("tshark runs");
+                assert_eq!(rows.len(), group.len());
+                for (case, row) in group.iter().zip(&rows) {
+                    check_tshark_view(case, row, extra);
+                }
+            });
+        }
+    });
+}
+
+/// Asserts that tshark's view of a hand-built frame matches its expectation.
+fn check_tshark_view(case: &Handmade, row: &[Vec<String>], extra: &[&str]) {
+    let e = expect_from(row).unwrap_or_else(|| panic!("{}: tshark decoded no IP", case.name));
+    let (src, dst, proto, sport, dport) = case.tuple;
+    assert_eq!(
+        (e.src, e.dst, e.protocol, e.ports),
+        (
+            Some(a(src)),
+            Some(a(dst)),
+            Some(proto),
+            Some((sport, dport))
+        ),
+        "{}: tshark sees {e:?}",
+        case.name
+    );
+    for (field, value) in case.tshark {
+        let column = FIELDS.len() + extra.iter().position(|f| f == field).expect("requested");
+        let shown = row
+            .get(column)
+            .and_then(|occ| occ.last())
+            .and_then(|v| num(v));
+        assert_eq!(shown, num(value), "{}: tshark {field}", case.name);
     }
 }

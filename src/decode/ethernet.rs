@@ -289,7 +289,17 @@ pub(super) fn decode_ppp(
     depth: usize,
     out: &mut Packet,
 ) -> Result<(), SkipReason> {
-    let data = data.strip_prefix(&PPP_ADDRESS_CONTROL[..]).unwrap_or(data);
+    // 0xFF (the HDLC all-stations address) is never a PPP protocol byte.
+    let data = match data.first() {
+        Some(&address) if address == PPP_ADDRESS_CONTROL[0] => data
+            .strip_prefix(&PPP_ADDRESS_CONTROL[..])
+            .ok_or(if data.len() < 2 {
+                SkipReason::TruncatedLinkLayer
+            } else {
+                SkipReason::NotIp
+            })?,
+        _ => data,
+    };
     let first = u8_at(data, 0).ok_or(SkipReason::TruncatedLinkLayer)?;
     // Protocol numbers end in an odd byte; an odd first byte is a compressed 1-byte field.
     let (protocol, header_len) = if first & 1 == 1 {

@@ -27,6 +27,9 @@ mod ip;
 mod transport;
 mod tunnel;
 
+#[cfg(test)]
+mod tests;
+
 use flowtide_dataflows::packet::{Context, Packet};
 
 use crate::capture::Frame;
