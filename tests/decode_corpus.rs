@@ -1919,3 +1919,67 @@ fn check_tshark_view(case: &Handmade, row: &[Vec<String>], extra: &[&str]) {
         assert_eq!(shown, num(value), "{}: tshark {field}", case.name);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Micro-benchmark, run by hand (not a timed test):
+//   cargo test --release --test decode_corpus -- --ignored --nocapture bench_decode
+// Optionally FLOWTIDE_BENCH_PCAP=path to benchmark another capture.
+// ---------------------------------------------------------------------------------------
+
+/// Decodes every frame of a few corpus captures in a loop and prints ns/frame.
+#[test]
+#[ignore = "micro-benchmark, run by hand in release mode"]
+fn bench_decode() {
+    let Some(root) = corpus() else { return };
+    let mut captures: Vec<PathBuf> = [
+        // Plain Ethernet / IPv4 / TCP (37,841 SYNs).
+        "stopddos/pkt.TCP.synflood.spoofed.pcap",
+        // Ethernet / VLAN / IPv4 / UDP / VXLAN / Ethernet / IPv4 / TCP+UDP.
+        "ndpi/tests/cfgs/default/pcap/vxlan.pcap",
+        // IPv6 with extension headers.
+        "suricata-verify/tests/ipv6-evasion/ipv6-dos-with-ext-headers-6/denial6-6.pcap",
+        // Mostly IPv4 fragments (each one allocates its bytes).
+        "pcapplusplus/Tests/ExamplesTest/pcap_examples/ip-frag.pcap",
+    ]
+    .iter()
+    .map(|rel| root.join(rel))
+    .collect();
+    if let Some(path) = std::env::var_os("FLOWTIDE_BENCH_PCAP") {
+        captures = vec![PathBuf::from(path)];
+    }
+    for path in captures {
+        let mut cap = pcap::Capture::from_file(&path).expect("readable capture");
+        let linktype = cap.get_datalink().0 as u32;
+        let mut frames: Vec<(u32, Vec<u8>)> = Vec::new();
+        while let Ok(p) = cap.next_packet() {
+            frames.push((p.header.len, p.data.to_vec()));
+        }
+        let decoder = Decoder::default();
+        let mut out = Packet::default();
+        let rounds = (2_000_000 / frames.len().max(1)).max(1);
+        let mut ok = 0u64;
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            for (i, (orig_len, data)) in frames.iter().enumerate() {
+                let frame = Frame {
+                    ts_ns: 0,
+                    linktype,
+                    orig_len: *orig_len,
+                    data,
+                };
+                let r = decoder.decode(std::hint::black_box(&frame), 0, i as u64, &mut out);
+                ok += u64::from(r.is_ok());
+                std::hint::black_box(&out);
+            }
+        }
+        let elapsed = start.elapsed();
+        let n = (rounds * frames.len()) as f64;
+        println!(
+            "{:<90} {:>7} frames x {rounds:>4}: {:>6.1} ns/frame ({} decoded)",
+            path.strip_prefix(&root).unwrap_or(&path).display(),
+            frames.len(),
+            elapsed.as_nanos() as f64 / n,
+            ok
+        );
+    }
+}

@@ -98,8 +98,6 @@ const MPLS_LABEL_SHIFT: u32 = 12;
 const PW_CONTROL_WORD_LEN: usize = 4;
 /// PPPoE header: version/type, code, session id, length.
 const PPPOE_HEADER_LEN: usize = 6;
-/// PPP HDLC address and control bytes.
-const PPP_ADDRESS_CONTROL: [u8; 2] = [0xff, 0x03];
 /// PPP protocol numbers.
 mod ppp {
     /// IPv4.
@@ -289,17 +287,7 @@ pub(super) fn decode_ppp(
     depth: usize,
     out: &mut Packet,
 ) -> Result<(), SkipReason> {
-    // 0xFF (the HDLC all-stations address) is never a PPP protocol byte.
-    let data = match data.first() {
-        Some(&address) if address == PPP_ADDRESS_CONTROL[0] => data
-            .strip_prefix(&PPP_ADDRESS_CONTROL[..])
-            .ok_or(if data.len() < 2 {
-                SkipReason::TruncatedLinkLayer
-            } else {
-                SkipReason::NotIp
-            })?,
-        _ => data,
-    };
+    let data = strip_address_control(data)?;
     let first = u8_at(data, 0).ok_or(SkipReason::TruncatedLinkLayer)?;
     // Protocol numbers end in an odd byte; an odd first byte is a compressed 1-byte field.
     let (protocol, header_len) = if first & 1 == 1 {
@@ -313,6 +301,17 @@ pub(super) fn decode_ppp(
         ppp::IPV6 => ip::decode_ipv6(d, payload, depth, out),
         ppp::MPLS | ppp::MPLS_MULTICAST => decode_mpls(d, payload, depth, out),
         _ => Err(SkipReason::NotIp),
+    }
+}
+
+/// Removes the HDLC address/control bytes (0xFF 0x03) when present. A leading 0xFF (the
+/// all-stations address) is never a PPP protocol byte, so it must be followed by 0x03.
+fn strip_address_control(data: &[u8]) -> Result<&[u8], SkipReason> {
+    match data {
+        [0xff, 0x03, rest @ ..] => Ok(rest),
+        [0xff] => Err(SkipReason::TruncatedLinkLayer),
+        [0xff, ..] => Err(SkipReason::NotIp),
+        _ => Ok(data),
     }
 }
 

@@ -224,7 +224,7 @@ pub(super) fn decode_ipv6(
     let payload_len = usize::from(be16(data, V6_PAYLOAD_LEN).ok_or(bad)?);
     let next_header = u8_at(data, V6_NEXT_HEADER).ok_or(bad)?;
     let declared_end = if payload_len == 0 && next_header == ext::HOP_BY_HOP {
-        IPV6_HEADER + jumbo_payload_len(data).unwrap_or(0)
+        IPV6_HEADER.saturating_add(jumbo_payload_len(data).unwrap_or(0))
     } else {
         IPV6_HEADER + payload_len
     };

@@ -29,8 +29,11 @@
 //!   only when the payload is an IPv6 packet whose payload length matches exactly).
 //!   A UDP tunnel header that is cut short, has an unsupported version or flags, or is
 //!   some other message keeps the UDP packet as the record.
-//! - Errors of the inner packet (e.g. ARP inside VXLAN: [`SkipReason::NotIp`]) skip the
-//!   frame.
+//! - When the snap length cut the frame (`flags::TRUNCATED`) inside a tunnel's own
+//!   header beyond GRE's (ERSPAN) or inside the inner packet's link or IP headers, the
+//!   outer packet stays the record, as for a transport header cut by the snap length.
+//!   Otherwise errors of the inner packet skip the frame (e.g. ARP inside VXLAN:
+//!   [`SkipReason::NotIp`]; a malformed inner IPv4 header: [`SkipReason::BadIpv4Header`]).
 
 use flowtide_dataflows::hash::StableHasher;
 use flowtide_dataflows::packet::{flags, Context, Packet, TunnelKind};
@@ -136,8 +139,9 @@ const TEREDO_ORIGIN: u16 = 0x0000;
 const TEREDO_ORIGIN_LEN: usize = 8;
 /// IPv6 header length (Teredo payload check).
 const IPV6_HEADER: usize = 40;
-/// IPv4 header minimum length.
-const IPV4_MIN_HEADER: usize = 20;
+
+/// A decoder of the layer inside a tunnel (link layer or IP).
+type InnerDecoder = fn(&Decoder, &[u8], usize, &mut Packet) -> Result<(), SkipReason>;
 
 /// Folds `words` into `ctx.outer`, chaining the previous digest. The result is never 0.
 pub(super) fn fold_outer(ctx: &mut Context, words: &[u64]) {
@@ -176,6 +180,42 @@ fn enter(out: &mut Packet, kind: TunnelKind, id: u32) {
     out.ctx.tunnel_id = id;
 }
 
+/// Enters a tunnel and decodes its inner packet `data` with `inner`. When the frame was
+/// cut by the snap length and the inner headers turn out incomplete, the outer packet in
+/// `out` stays the record. Only truncated frames pay for saving the outer record.
+fn follow(
+    d: &Decoder,
+    out: &mut Packet,
+    (kind, id): (TunnelKind, u32),
+    inner: InnerDecoder,
+    data: &[u8],
+    depth: usize,
+) -> Result<(), SkipReason> {
+    if out.flags & flags::TRUNCATED == 0 {
+        enter(out, kind, id);
+        return inner(d, data, depth, out);
+    }
+    let outer = out.clone();
+    enter(out, kind, id);
+    let result = inner(d, data, depth, out);
+    if matches!(result, Err(reason) if is_cut_short(reason)) {
+        *out = outer;
+        return Ok(());
+    }
+    result
+}
+
+/// Reasons that a snap-length cut can cause.
+fn is_cut_short(reason: SkipReason) -> bool {
+    matches!(
+        reason,
+        SkipReason::TruncatedLinkLayer
+            | SkipReason::BadIpv4Header
+            | SkipReason::BadIpv6Header
+            | SkipReason::BadTunnel
+    )
+}
+
 /// Decodes IP-in-IP (protocol 4 or 41) inside the IP packet in `out`.
 pub(super) fn ip_in_ip(
     d: &Decoder,
@@ -190,22 +230,13 @@ pub(super) fn ip_in_ip(
         (_, true) => TunnelKind::FourInSix,
         (_, false) => TunnelKind::SixInSix,
     };
-    let min_len = if inner_v4 {
-        IPV4_MIN_HEADER
+    let inner: InnerDecoder = if inner_v4 {
+        ip::decode_ipv4
     } else {
-        IPV6_HEADER
+        ip::decode_ipv6
     };
-    if upper.data.len() < min_len && upper.declared >= min_len {
-        // The snap length cut the inner header: keep the outer packet.
-        transport::no_transport(upper, out);
-        return Ok(());
-    }
-    enter(out, kind, 0);
-    if inner_v4 {
-        ip::decode_ipv4(d, upper.data, depth + 1, out)
-    } else {
-        ip::decode_ipv6(d, upper.data, depth + 1, out)
-    }
+    out.payload_len = upper.declared as u32;
+    follow(d, out, (kind, 0), inner, upper.data, depth + 1)
 }
 
 /// A parsed GRE header.
@@ -279,37 +310,35 @@ pub(super) fn gre(
         // No payload (e.g. a PPTP acknowledgment), or cut by the snap length.
         return keep_gre(upper, header.len, out);
     }
-    let depth = depth + 1;
-    match header.protocol {
-        ethertype::IPV4 => {
-            enter(out, TunnelKind::Gre, header.key);
-            ip::decode_ipv4(d, payload, depth, out)
+    let gre = (TunnelKind::Gre, header.key);
+    let (tunnel, offset, inner): ((TunnelKind, u32), usize, InnerDecoder) = match header.protocol {
+        ethertype::IPV4 => (gre, 0, ip::decode_ipv4),
+        ethertype::IPV6 => (gre, 0, ip::decode_ipv6),
+        ethertype::TEB => (gre, 0, ethernet::decode_ethernet),
+        ethertype::PPP => (gre, 0, ethernet::decode_ppp),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST => (gre, 0, ethernet::decode_mpls),
+        // Type I: no ERSPAN header, no session id.
+        GRE_ERSPAN_II if !header.sequence => {
+            ((TunnelKind::ErspanII, 0), 0, ethernet::decode_ethernet)
         }
-        ethertype::IPV6 => {
-            enter(out, TunnelKind::Gre, header.key);
-            ip::decode_ipv6(d, payload, depth, out)
+        GRE_ERSPAN_II | GRE_ERSPAN_III => {
+            let parsed = if header.protocol == GRE_ERSPAN_II {
+                erspan_ii(payload)
+            } else {
+                erspan_iii(payload)
+            };
+            match parsed? {
+                Some(erspan) => erspan,
+                None if out.flags & flags::TRUNCATED != 0 => {
+                    return keep_gre(upper, header.len, out)
+                }
+                None => return Err(SkipReason::BadTunnel),
+            }
         }
-        ethertype::TEB => {
-            enter(out, TunnelKind::Gre, header.key);
-            ethernet::decode_ethernet(d, payload, depth, out)
-        }
-        ethertype::PPP => {
-            enter(out, TunnelKind::Gre, header.key);
-            ethernet::decode_ppp(d, payload, depth, out)
-        }
-        ethertype::MPLS | ethertype::MPLS_MULTICAST => {
-            enter(out, TunnelKind::Gre, header.key);
-            ethernet::decode_mpls(d, payload, depth, out)
-        }
-        GRE_ERSPAN_II if header.sequence => erspan_ii(d, payload, depth, out),
-        GRE_ERSPAN_II => {
-            // Type I: no ERSPAN header, no session id.
-            enter(out, TunnelKind::ErspanII, 0);
-            ethernet::decode_ethernet(d, payload, depth, out)
-        }
-        GRE_ERSPAN_III => erspan_iii(d, payload, depth, out),
-        _ => keep_gre(upper, header.len, out),
-    }
+        _ => return keep_gre(upper, header.len, out),
+    };
+    out.payload_len = upper.declared as u32;
+    follow(d, out, tunnel, inner, rest(payload, offset), depth + 1)
 }
 
 /// Keeps the GRE packet itself as the record (`flags::NO_TRANSPORT` when the snap length
@@ -322,55 +351,59 @@ fn keep_gre(upper: Upper<'_>, header_len: usize, out: &mut Packet) -> Result<(),
     Ok(())
 }
 
+/// A parsed ERSPAN header: tunnel kind and session id, header length, frame decoder.
+type Erspan = ((TunnelKind, u32), usize, InnerDecoder);
+
 /// ERSPAN type II: version (4 bits), VLAN (12), COS (3), En (2), T (1), session id (10);
-/// reserved (12), index (20); then the mirrored Ethernet frame.
-fn erspan_ii(d: &Decoder, data: &[u8], depth: usize, out: &mut Packet) -> Result<(), SkipReason> {
+/// reserved (12), index (20); then the mirrored Ethernet frame. `None` when cut short,
+/// [`SkipReason::BadTunnel`] for a version other than 1.
+fn erspan_ii(data: &[u8]) -> Result<Option<Erspan>, SkipReason> {
     let (Some(version_vlan), Some(session)) = (be16(data, 0), be16(data, 2)) else {
-        return Err(SkipReason::BadTunnel);
+        return Ok(None);
     };
-    if version_vlan >> 12 != ERSPAN_VERSION_II || data.len() < ERSPAN_II_LEN {
+    if version_vlan >> 12 != ERSPAN_VERSION_II {
         return Err(SkipReason::BadTunnel);
     }
-    enter(
-        out,
-        TunnelKind::ErspanII,
-        u32::from(session & ERSPAN_SESSION_MASK),
-    );
-    ethernet::decode_ethernet(d, rest(data, ERSPAN_II_LEN), depth, out)
+    if data.len() < ERSPAN_II_LEN {
+        return Ok(None);
+    }
+    let id = u32::from(session & ERSPAN_SESSION_MASK);
+    Ok(Some((
+        (TunnelKind::ErspanII, id),
+        ERSPAN_II_LEN,
+        ethernet::decode_ethernet,
+    )))
 }
 
 /// ERSPAN type III: version (4 bits), VLAN (12), COS (3), BSO (2), T (1), session id (10);
 /// timestamp (32); SGT (16), P (1), FT (5), HW id (6), D (1), Gra (2), O (1); an 8-byte
-/// platform-specific subheader when O is set; then the frame of type FT.
-fn erspan_iii(d: &Decoder, data: &[u8], depth: usize, out: &mut Packet) -> Result<(), SkipReason> {
-    let (Some(version_vlan), Some(session), Some(word)) = (
-        be16(data, 0),
-        be16(data, 2),
-        be32(data, ERSPAN_III_FLAGS_WORD),
-    ) else {
-        return Err(SkipReason::BadTunnel);
+/// platform-specific subheader when O is set; then the frame of type FT (0 Ethernet,
+/// 2 IP). `None` when cut short, [`SkipReason::BadTunnel`] for a version other than 2 or
+/// another frame type.
+fn erspan_iii(data: &[u8]) -> Result<Option<Erspan>, SkipReason> {
+    let Some(version_vlan) = be16(data, 0) else {
+        return Ok(None);
     };
     if version_vlan >> 12 != ERSPAN_VERSION_III {
         return Err(SkipReason::BadTunnel);
     }
+    let (Some(session), Some(word)) = (be16(data, 2), be32(data, ERSPAN_III_FLAGS_WORD)) else {
+        return Ok(None);
+    };
+    let inner: InnerDecoder = match (word >> ERSPAN_III_FT_SHIFT) & ERSPAN_III_FT_MASK {
+        ERSPAN_FT_ETHERNET => ethernet::decode_ethernet,
+        ERSPAN_FT_IP => ip::decode_ip,
+        _ => return Err(SkipReason::BadTunnel),
+    };
     let mut len = ERSPAN_III_LEN;
     if word & ERSPAN_III_O != 0 {
         len += ERSPAN_III_SUBHEADER_LEN;
     }
     if data.len() < len {
-        return Err(SkipReason::BadTunnel);
+        return Ok(None);
     }
-    let frame = rest(data, len);
-    enter(
-        out,
-        TunnelKind::ErspanIII,
-        u32::from(session & ERSPAN_SESSION_MASK),
-    );
-    match (word >> ERSPAN_III_FT_SHIFT) & ERSPAN_III_FT_MASK {
-        ERSPAN_FT_ETHERNET => ethernet::decode_ethernet(d, frame, depth, out),
-        ERSPAN_FT_IP => ip::decode_ip(d, frame, depth, out),
-        _ => Err(SkipReason::BadTunnel),
-    }
+    let id = u32::from(session & ERSPAN_SESSION_MASK);
+    Ok(Some(((TunnelKind::ErspanIII, id), len, inner)))
 }
 
 /// Follows a UDP tunnel inside the UDP packet in `out` (ports already recorded), or keeps
@@ -419,12 +452,14 @@ fn vxlan(
     if flags & VXLAN_I == 0 {
         return None;
     }
-    enter(out, TunnelKind::Vxlan, vni);
-    Some(ethernet::decode_ethernet(
+    let inner = data.get(VXLAN_HEADER..)?;
+    Some(follow(
         d,
-        rest(data, VXLAN_HEADER),
-        depth,
         out,
+        (TunnelKind::Vxlan, vni),
+        ethernet::decode_ethernet,
+        inner,
+        depth,
     ))
 }
 
@@ -444,14 +479,20 @@ fn geneve(
     }
     let len = GENEVE_HEADER + usize::from(version_optlen & 0x3f) * 4;
     let inner = data.get(len..)?;
-    let decode: fn(&Decoder, &[u8], usize, &mut Packet) -> Result<(), SkipReason> = match protocol {
+    let decode: InnerDecoder = match protocol {
         ethertype::TEB => ethernet::decode_ethernet,
         ethertype::IPV4 => ip::decode_ipv4,
         ethertype::IPV6 => ip::decode_ipv6,
         _ => return None,
     };
-    enter(out, TunnelKind::Geneve, vni);
-    Some(decode(d, inner, depth, out))
+    Some(follow(
+        d,
+        out,
+        (TunnelKind::Geneve, vni),
+        decode,
+        inner,
+        depth,
+    ))
 }
 
 /// GTP-U (GTPv1, G-PDU): flags (version 1, PT 1, E/S/PN), message type 0xFF, length,
@@ -488,15 +529,19 @@ fn gtp_u(
         }
     }
     let inner = data.get(len..)?;
-    // The inner header must be captured; otherwise the UDP packet is the record.
-    let decode: fn(&Decoder, &[u8], usize, &mut Packet) -> Result<(), SkipReason> =
-        match inner.first()? >> 4 {
-            4 if inner.len() >= IPV4_MIN_HEADER => ip::decode_ipv4,
-            6 if inner.len() >= IPV6_HEADER => ip::decode_ipv6,
-            _ => return None,
-        };
-    enter(out, TunnelKind::GtpU, teid);
-    Some(decode(d, inner, depth, out))
+    let decode: InnerDecoder = match inner.first()? >> 4 {
+        4 => ip::decode_ipv4,
+        6 => ip::decode_ipv6,
+        _ => return None,
+    };
+    Some(follow(
+        d,
+        out,
+        (TunnelKind::GtpU, teid),
+        decode,
+        inner,
+        depth,
+    ))
 }
 
 /// Teredo: optional authentication (0x0001, client id length, value length, client id,
@@ -525,6 +570,12 @@ fn teredo(
     if !looks_like_ipv6 {
         return None;
     }
-    enter(out, TunnelKind::Teredo, 0);
-    Some(ip::decode_ipv6(d, inner, depth, out))
+    Some(follow(
+        d,
+        out,
+        (TunnelKind::Teredo, 0),
+        ip::decode_ipv6,
+        inner,
+        depth,
+    ))
 }
