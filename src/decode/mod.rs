@@ -21,10 +21,14 @@
 //! An IP packet that is a fragment ends decoding at that layer: its transport header (or
 //! the tunnel inside it) is only decoded after reassembly, via [`Decoder::decode_ip`].
 
+mod bytes;
 mod ethernet;
 mod ip;
 mod transport;
 mod tunnel;
+
+#[cfg(test)]
+mod tests;
 
 use flowtide_dataflows::packet::{Context, Packet};
 
