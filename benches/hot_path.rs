@@ -42,7 +42,12 @@ fn benches(c: &mut Criterion) {
         let mut p = Packet::default();
         b.iter(|| {
             for (i, f) in frames.iter().enumerate() {
-                let frame = Frame { ts_ns: i as u64, linktype: 1, orig_len: f.len() as u32, data: f };
+                let frame = Frame {
+                    ts_ns: i as u64,
+                    linktype: 1,
+                    orig_len: f.len() as u32,
+                    data: f,
+                };
                 let _ = black_box(decoder.decode(&frame, 0, i as u64, &mut p));
             }
         })
@@ -53,7 +58,12 @@ fn benches(c: &mut Criterion) {
         .enumerate()
         .filter_map(|(i, f)| {
             let mut p = Packet::default();
-            let frame = Frame { ts_ns: i as u64 * 1000, linktype: 1, orig_len: f.len() as u32, data: f };
+            let frame = Frame {
+                ts_ns: i as u64 * 1000,
+                linktype: 1,
+                orig_len: f.len() as u32,
+                data: f,
+            };
             decoder.decode(&frame, 0, i as u64, &mut p).ok().map(|()| p)
         })
         .collect();

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hash::StableHasher;
-use crate::packet::{proto, Addr, Context, Packet};
+use crate::packet::{proto, Addr, Context, Packet, TunnelKind};
 
 /// One endpoint of a flow.
 #[derive(
@@ -47,9 +47,17 @@ pub struct FlowKey {
 
 impl FlowKey {
     /// The canonical key of a packet, and whether the packet travels `lo -> hi`.
+    ///
+    /// The context is part of the key, except for tunnel ids that differ between the two
+    /// directions of one conversation (GTP-U TEIDs are chosen by each receiving end): for
+    /// those the symmetric digest of the outer endpoints identifies the tunnel.
     #[inline]
     pub fn of(p: &Packet) -> (FlowKey, bool) {
         let (sport, dport) = flow_ports(p);
+        let mut ctx = p.ctx;
+        if ctx.tunnel == TunnelKind::GtpU {
+            ctx.tunnel_id = 0;
+        }
         let a = Endpoint {
             addr: p.src,
             port: sport,
@@ -62,7 +70,7 @@ impl FlowKey {
         let (lo, hi) = if forward { (a, b) } else { (b, a) };
         (
             FlowKey {
-                ctx: p.ctx,
+                ctx,
                 protocol: p.protocol,
                 lo,
                 hi,

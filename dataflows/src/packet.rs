@@ -128,17 +128,19 @@ impl TunnelKind {
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 pub struct Context {
-    /// Outermost and second VLAN id (802.1Q / 802.1ad), 0 when absent. Deeper tags are
-    /// folded into `vlan[1]` by the decoder (see its documentation).
+    /// Outermost and second VLAN id (802.1Q / 802.1ad), 0 when absent (a priority-only
+    /// tag with id 0 is not recorded). Deeper tags are folded into `outer`.
     pub vlan: [u16; 2],
     /// Kind of the innermost tunnel.
     pub tunnel: TunnelKind,
-    /// Identifier of the innermost tunnel (GRE key, VXLAN/Geneve VNI, GTP TEID, ERSPAN
-    /// session id), 0 when the tunnel has none.
+    /// Identifier of the innermost tunnel (GRE key, VXLAN/Geneve VNI, GTP-U TEID, ERSPAN
+    /// session id), 0 when the tunnel has none (PPTP's per-direction call id is not
+    /// reported). GTP-U TEIDs differ per direction and are left out of flow keys.
     pub tunnel_id: u32,
-    /// A stable 32-bit digest of every outer layer (tunnel endpoints, outer tunnel ids,
-    /// MPLS labels), 0 for untunnelled traffic. Distinguishes same-id tunnels between
-    /// different endpoints.
+    /// A stable 32-bit digest of every outer layer (tunnel endpoints in a
+    /// direction-independent order, outer tunnel ids, MPLS labels, VLAN tags beyond the
+    /// second), 0 for plain traffic. Distinguishes same-id tunnels between different
+    /// endpoints.
     pub outer: u32,
 }
 

@@ -10,7 +10,7 @@
 //!
 //! Rules:
 //! - GRE version 0 (RFC 2784/2890: optional checksum, key = tunnel id, sequence number)
-//!   and version 1 (RFC 2637 enhanced GRE: key = payload length + call id = tunnel id,
+//!   and version 1 (RFC 2637 enhanced GRE: key = payload length + call id; the call id differs per direction, so the tunnel id is 0,
 //!   optional sequence and acknowledgment numbers, PPP only). Any other version, version 0
 //!   with the (deprecated RFC 1701) routing bit, or a version 1 header that is not
 //!   key-bearing PPP is [`SkipReason::BadTunnel`]; so is a GRE header longer than the
@@ -270,7 +270,10 @@ fn gre_header(data: &[u8]) -> Result<Option<GreHeader>, SkipReason> {
             (key, len)
         }
         1 if flags & (GRE_C | GRE_R) == 0 && flags & GRE_K != 0 && protocol == ethertype::PPP => {
-            let call_id = be16(data, GRE_V1_CALL_ID).map(u32::from);
+            // The call id names the receiving peer's end of the call, so it differs between
+            // the two directions of one session: it cannot identify the tunnel for a
+            // bidirectional flow. The outer endpoint digest does that; report id 0.
+            let call_id = be16(data, GRE_V1_CALL_ID).map(|_| 0);
             let len = GRE_BASE_LEN + GRE_FIELD_LEN + optional(GRE_S) + optional(GRE_A);
             (call_id, len)
         }
