@@ -20,17 +20,17 @@ const MEAN_PACKETS_PER_FLOW: f64 = 30.0;
 const TAU_SECS: f64 = 1.0;
 /// Packets committed ahead of the clock, seconds' worth (flows spread their packets
 /// over their lifetime, so the controller must run ahead).
-const LEAD_SECS: f64 = 0.5;
+const LEAD_SECS: f64 = 1.5;
 /// Time constant of the emitted-packet term, seconds.
 const EMITTED_TAU_SECS: f64 = 0.5;
 /// Weight of the committed-packet term.
-const COMMITTED_WEIGHT: f64 = 0.5;
+const COMMITTED_WEIGHT: f64 = 1.0;
 /// Weight of the emitted-packet term.
 const EMITTED_WEIGHT: f64 = 1.0;
 /// Largest share of the packet rate one flow's bandwidth may reach.
-const MAX_FLOW_SHARE: f64 = 0.25;
+const MAX_FLOW_SHARE: f64 = 0.1;
 /// Largest transfer, in seconds' worth of packets at the requested rate.
-const MAX_TRANSFER_SECS: f64 = 1.5;
+const MAX_TRANSFER_SECS: f64 = 0.5;
 
 /// Steers the flow arrival rate (and, with a flow count hint, the transfer sizes) so
 /// that the packets committed by started flows track `rate × elapsed`.

@@ -146,9 +146,7 @@ impl DnsFlow {
 
     /// Emits the packet due at `now`; returns the time of the next one.
     pub fn step(&mut self, now: u64, fb: &mut FrameBuf) -> Option<u64> {
-        let Some((_, event)) = self.tl.pop() else {
-            return None;
-        };
+        let (_, event) = self.tl.pop()?;
         let ports = [self.sport, 53];
         match event {
             Event::Query => {

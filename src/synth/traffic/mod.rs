@@ -72,18 +72,18 @@ pub enum Kind {
 /// Relative frequency of each kind among new flows (tuned so that the packet mix is
 /// roughly: TCP 80 %, UDP 18 %, ICMP 1 %, fragments 1 %).
 const MIX: [(Kind, f64); 8] = [
-    (Kind::Web, 32.0),
+    (Kind::Web, 34.0),
     (Kind::Dns, 56.0),
     (Kind::BigDns, 1.0),
-    (Kind::Quic, 4.5),
+    (Kind::Quic, 3.5),
     (Kind::Ntp, 1.5),
     (Kind::Ping, 4.0),
     (Kind::Traceroute, 0.1),
-    (Kind::Nfs, 0.8),
+    (Kind::Nfs, 1.0),
 ];
 
 /// Share of IPv6 among flows that can use it.
-const IPV6_SHARE: f64 = 0.13;
+const IPV6_SHARE: f64 = 0.11;
 /// Share of tunnelled flows among TCP and DNS flows.
 const TUNNEL_SHARE: f64 = 0.04;
 

@@ -332,7 +332,7 @@ impl TcpFlow {
             x if x < 0.09 => (404, plan.range(100, 2000)),
             _ => (
                 200,
-                sizing.apply(plan.lognormal_in(5_000.0, 2.0, 50.0, 200e6)) as u64,
+                sizing.apply(plan.lognormal_in(5_000.0, 1.8, 50.0, 200e6)) as u64,
             ),
         };
         Exchange {
