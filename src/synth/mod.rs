@@ -34,7 +34,8 @@ pub struct SynthOptions {
     pub packets: u64,
     /// Seed of every random choice.
     pub seed: u64,
-    /// Timestamp of the first packet, nanoseconds since the Unix epoch.
+    /// Timestamp of the first packet, nanoseconds since the Unix epoch (at most
+    /// [`scheduler::MAX_START_NS`], the pcap format's limit less 100 days).
     pub start_ns: u64,
     /// Mean event-time packet rate, packets per second.
     pub rate_pps: f64,

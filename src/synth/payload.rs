@@ -102,7 +102,7 @@ impl Tail {
                     let body = if index + 1 < records {
                         TLS_MAX_FRAGMENT
                     } else {
-                        plain - index * TLS_MAX_FRAGMENT
+                        plain.saturating_sub(index * TLS_MAX_FRAGMENT)
                     } + TLS_EXPANSION;
                     let header = tls_record_header(TLS_APPLICATION_DATA, body as u16);
                     let in_record = pos - start;

@@ -14,6 +14,9 @@ use super::topology::World;
 use super::traffic::{self, Flow, Sizing};
 use super::SynthOptions;
 
+/// Latest start time: a classic pcap cannot represent seconds beyond `u32::MAX`, and
+/// this leaves room for any capture length without overflow.
+pub const MAX_START_NS: u64 = (u32::MAX as u64 - 100 * 86_400) * 1_000_000_000;
 /// Mean packets per flow of the default mix, a prior for the arrival rate.
 const MEAN_PACKETS_PER_FLOW: f64 = 30.0;
 /// Time constant of the rate controller, seconds.
@@ -60,7 +63,7 @@ impl Controller {
         });
         Controller {
             rate,
-            start: opts.start_ns,
+            start: opts.start_ns.min(MAX_START_NS),
             committed: 0.0,
             emitted: 0.0,
             flows: 0.0,
@@ -159,6 +162,7 @@ impl Scheduler {
         } else {
             SynthOptions::default().rate_pps
         };
+        let start = opts.start_ns.min(MAX_START_NS);
         Scheduler {
             world: World::new(opts.seed, opts.hosts),
             seed: opts.seed,
@@ -167,10 +171,10 @@ impl Scheduler {
             slots: Vec::new(),
             free: Vec::new(),
             seq: 0,
-            next_arrival: opts.start_ns,
+            next_arrival: start,
             spawned: 0,
             controller: Controller::new(opts, rate),
-            clock: opts.start_ns,
+            clock: start,
         }
     }
 
@@ -188,16 +192,6 @@ impl Scheduler {
     fn arrive(&mut self) {
         let now = self.next_arrival;
         let (lambda, sizing) = self.controller.settings(now);
-        if std::env::var_os("SYNTH_DEBUG").is_some() && self.spawned % 500 == 0 {
-            eprintln!(
-                "t={:.2} lambda={lambda:.0} e={:.2} committed={:.0} emitted={:.0} active={}",
-                (now - self.controller.start) as f64 * 1e-9,
-                self.controller.deficit(now),
-                self.controller.committed,
-                self.controller.emitted,
-                self.heap.len()
-            );
-        }
         let flow_rng = Rng::stream(self.seed, self.spawned);
         self.spawned += 1;
         let (flow, estimate) = traffic::spawn(flow_rng, &self.world, now, sizing);
@@ -260,5 +254,38 @@ impl Scheduler {
                 first_of_flow: first,
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_are_in_time_order_and_state_stays_bounded() {
+        let opts = SynthOptions {
+            packets: 0,
+            seed: 11,
+            ..SynthOptions::default()
+        };
+        let mut s = Scheduler::new(&opts);
+        let mut fb = FrameBuf::new();
+        let mut last = 0;
+        let mut peak = [0usize; 2];
+        for i in 0..240_000 {
+            let e = s.next(&mut fb);
+            assert!(e.ts_ns >= last);
+            assert!(!fb.bytes().is_empty());
+            last = e.ts_ns;
+            let half = usize::from(i >= 120_000);
+            peak[half] = peak[half].max(s.active());
+        }
+        // Active flows (and so memory) do not grow with the number of packets.
+        assert!(peak[1] < 2 * peak[0] + 100, "peaks {peak:?}");
+        assert!(
+            s.slots.len() < 3 * peak[0] + 100,
+            "slots {} for peaks {peak:?}",
+            s.slots.len()
+        );
     }
 }

@@ -315,9 +315,10 @@ impl World {
         }
     }
 
-    /// The DNS resolver a host uses and its round-trip time: the local one of its subnet
-    /// or a public one.
-    pub fn resolver(&self, host: &Host) -> ([u8; 16], [u8; 4], u64) {
+    /// The DNS resolver a host uses: its IPv6 and IPv4 addresses, round-trip time and
+    /// the TTL of its packets at the capture point (the local one of the host's subnet
+    /// or a public one).
+    pub fn resolver(&self, host: &Host) -> ([u8; 16], [u8; 4], u64, u8) {
         let h = mix64(
             self.seed
                 ^ u64::from_be_bytes([0, 0, 0, 0, host.v4[0], host.v4[1], host.v4[2], host.v4[3]]),
@@ -328,12 +329,12 @@ impl World {
             0 => {
                 v6addr[4..8].copy_from_slice(&[0x80, 0x53, 0, 0]);
                 v6addr[15] = 0x88;
-                (v6addr, [8, 8, 8, 8], 9_000_000)
+                (v6addr, [8, 8, 8, 8], 9_000_000, 119)
             }
             1 => {
                 v6addr[4..8].copy_from_slice(&[0x80, 0x53, 0, 1]);
                 v6addr[15] = 0x11;
-                (v6addr, [1, 1, 1, 1], 6_000_000)
+                (v6addr, [1, 1, 1, 1], 6_000_000, 57)
             }
             _ => {
                 v6addr[15] = 0x53;
@@ -342,7 +343,7 @@ impl World {
                 } else {
                     [10, 0, 0, 53]
                 };
-                (v6addr, v4, 350_000)
+                (v6addr, v4, 350_000, 64)
             }
         }
     }

@@ -44,8 +44,8 @@ impl DnsFlow {
         tunnel: Option<TunnelChoice>,
     ) -> (DnsFlow, Estimate) {
         let host = world.host(world.pick_host(&mut rng));
-        let (r6, r4, resolver_rtt) = world.resolver(&host);
-        let path = Path::new(&mut rng, &host, r4, Some(r6), v6, 64, tunnel);
+        let (r6, r4, resolver_rtt, ttl) = world.resolver(&host);
+        let path = Path::new(&mut rng, &host, r4, Some(r6), v6, ttl, tunnel);
         let server = world.pick_server(&mut rng);
         let mut name = world.server_name(server);
         let target = world.server(server);

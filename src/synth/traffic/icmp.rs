@@ -136,7 +136,9 @@ impl TracerouteFlow {
                 dport += 1;
             }
         }
-        let sport = rng.range(33_000, 60_000) as u16;
+        // Linux traceroute uses a source port of (pid | 0x8000); this range is free of
+        // well-known UDP services.
+        let sport = rng.range(33_000, 34_900) as u16;
         (
             TracerouteFlow {
                 path,

@@ -37,6 +37,18 @@ pub struct NfsFlow {
     spare: Vec<u8>,
 }
 
+/// A privileged client port as Linux NFS clients use (665–1023), avoiding ports that
+/// analyzers associate with other protocols.
+fn reserved_port(rng: &mut Rng) -> u16 {
+    const TAKEN: [u16; 9] = [698, 699, 701, 750, 853, 854, 910, 921, 925];
+    loop {
+        let port = rng.range(665, 1023) as u16;
+        if !TAKEN.contains(&port) {
+            return port;
+        }
+    }
+}
+
 impl NfsFlow {
     /// A sequential read whose length depends on `sizing`, starting at `t0`.
     pub fn start(
@@ -60,7 +72,7 @@ impl NfsFlow {
         let mut tl = Timeline::new();
         tl.push(t0, Event::Call);
         let flow = NfsFlow {
-            sport: rng.range(600, 1023) as u16,
+            sport: reserved_port(&mut rng),
             xid: rng.next_u32(),
             uid: 1000 + rng.below(50) as u32,
             machine: format!("ws{host_index:04}"),

@@ -181,6 +181,16 @@ impl Path {
         self.tunnel.is_some()
     }
 
+    /// Bytes the tunnel adds in front of the inner IP packet (0 when not tunnelled),
+    /// which reduce the MTU available to it.
+    pub fn tunnel_overhead(&self) -> usize {
+        if self.tunnel.is_some() {
+            self.link_overhead() - 14
+        } else {
+            0
+        }
+    }
+
     /// Bytes of link and tunnel overhead in front of the IP packet.
     pub fn link_overhead(&self) -> usize {
         let encap = self.tunnel.as_ref().map(|t| Encap {

@@ -159,7 +159,7 @@ impl TcpFlow {
         let plan = Rng::new(rng.next_u64());
         let v6 = spec.path.is_v6();
         let ip_overhead = if v6 { 60 } else { 40 };
-        let tunnel_overhead = spec.path.link_overhead().saturating_sub(18) as u32;
+        let tunnel_overhead = spec.path.tunnel_overhead() as u32;
         let client_mss = (1500 - ip_overhead - tunnel_overhead) as u16;
         let server_mss = if rng.chance(0.15) {
             1400 - ip_overhead + 40
