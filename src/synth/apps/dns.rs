@@ -67,11 +67,21 @@ fn write_name_ptr(out: &mut Vec<u8>, prefix: &str, target: u16) {
     out.extend_from_slice(&(0xc000 | target).to_be_bytes());
 }
 
-/// Offset (from the message start) of the zone (last two labels) within the question
-/// name, which is written at offset 12.
+/// Offset (from the message start) of the zone (the registered domain: last two labels,
+/// three under `co.uk`-style suffixes) within the question name, which is written at
+/// offset 12.
 fn zone_offset(qname: &str) -> u16 {
     let labels: Vec<&str> = qname.split('.').filter(|l| !l.is_empty()).collect();
-    let skip = labels.len().saturating_sub(2);
+    let n = labels.len();
+    let keep = if n >= 3
+        && matches!(labels[n - 2], "co" | "com" | "org" | "net" | "ac")
+        && labels[n - 1].len() == 2
+    {
+        3
+    } else {
+        2
+    };
+    let skip = n.saturating_sub(keep);
     12 + labels[..skip]
         .iter()
         .map(|l| l.len().min(63) as u16 + 1)
@@ -209,6 +219,8 @@ mod tests {
         // 12 + "www" (4) = 16 -> example.com
         assert_eq!(zone_offset("www.example.com"), 16);
         assert_eq!(zone_offset("example.com"), 12);
+        // 12 + "a" (2) + "www" (4) = 18 -> example.co.uk
+        assert_eq!(zone_offset("a.www.example.co.uk"), 18);
     }
 
     #[test]
