@@ -1,11 +1,14 @@
 //! Live capture from network interfaces (libpcap).
 //!
-//! [`LiveCapture`] opens an interface in immediate mode with a 50 ms read timeout, so
-//! [`FrameSource::next_frame`] returns [`Poll::Idle`] regularly and the caller can stop
+//! [`LiveCapture`] opens an interface in immediate, non-blocking mode. When no packet
+//! is waiting, [`FrameSource::next_frame`] waits on the capture's selectable file
+//! descriptor for at most 50 ms and then returns [`Poll::Idle`], so the caller can stop
 //! polling at any time (or use [`LiveCapture::stop`] / a [`StopHandle`] from another
-//! thread). Timestamps are requested with nanosecond precision from the kernel and
+//! thread). libpcap's own read timeout is not enough: on Linux `pcap_next_ex` does not
+//! return while no packet arrives. Timestamps are requested with nanosecond precision from the kernel and
 //! converted from microseconds when the platform only offers those.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::raw::{c_int, c_uint, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,6 +39,8 @@ pub struct LiveCapture {
     nanos: bool,
     /// Set by [`LiveCapture::stop`], a [`StopHandle`], or a fatal read error.
     stopped: Arc<AtomicBool>,
+    /// The last read returned a packet, so more may be waiting: read before waiting.
+    ready: bool,
 }
 
 impl std::fmt::Debug for LiveCapture {
@@ -86,6 +91,8 @@ impl LiveCapture {
             .buffer_size(BUFFER_SIZE)
             .precision(Precision::Nano)
             .open()
+            .map_err(live_error)?
+            .setnonblock()
             .map_err(live_error)?;
         let linktype = u32::try_from(capture.get_datalink().0).unwrap_or(u32::MAX);
         if !linktype::is_supported(linktype) {
@@ -109,6 +116,7 @@ impl LiveCapture {
             linktype,
             nanos,
             stopped: Arc::new(AtomicBool::new(false)),
+            ready: false,
         })
     }
 
@@ -169,8 +177,12 @@ impl FrameSource for LiveCapture {
         let Some(capture) = self.capture.as_mut() else {
             return Ok(Poll::End);
         };
+        if !self.ready {
+            wait_readable(capture.as_raw_fd(), READ_TIMEOUT_MS);
+        }
         match capture.next_packet() {
             Ok(packet) => {
+                self.ready = true;
                 let header = packet.header;
                 // `time_t` and `suseconds_t` are narrower than i64 on some platforms.
                 #[allow(clippy::unnecessary_cast)]
@@ -183,7 +195,10 @@ impl FrameSource for LiveCapture {
                     data: packet.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Poll::Idle),
+            Err(pcap::Error::TimeoutExpired) => {
+                self.ready = false;
+                Ok(Poll::Idle)
+            }
             Err(pcap::Error::NoMorePackets) => {
                 self.stopped.store(true, Ordering::Relaxed);
                 Ok(Poll::End)
@@ -287,5 +302,15 @@ mod tests {
         assert_eq!(interface, "ftnoexist0");
         assert!(message.contains("does not exist"), "{message}");
         assert!(!err.to_string().contains('\n'));
+    }
+}
+
+/// Waits until `fd` is readable or `timeout_ms` passes (or a signal interrupts).
+fn wait_readable(fd: RawFd, timeout_ms: i32) {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: `pfd` is a valid, exclusively borrowed pollfd array of length 1 for the
+    // duration of the call; poll(2) does not retain the pointer.
+    unsafe {
+        libc::poll(&mut pfd, 1, timeout_ms);
     }
 }
