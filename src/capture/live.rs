@@ -271,6 +271,20 @@ fn is_permission_error(message: &str) -> bool {
     .any(|needle| lower.contains(needle))
 }
 
+/// Waits until `fd` is readable or `timeout_ms` passes (or a signal interrupts).
+fn wait_readable(fd: RawFd, timeout_ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is a valid, exclusively borrowed pollfd array of length 1 for the
+    // duration of the call; poll(2) does not retain the pointer.
+    unsafe {
+        libc::poll(&mut pfd, 1, timeout_ms);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,15 +316,5 @@ mod tests {
         assert_eq!(interface, "ftnoexist0");
         assert!(message.contains("does not exist"), "{message}");
         assert!(!err.to_string().contains('\n'));
-    }
-}
-
-/// Waits until `fd` is readable or `timeout_ms` passes (or a signal interrupts).
-fn wait_readable(fd: RawFd, timeout_ms: i32) {
-    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: `pfd` is a valid, exclusively borrowed pollfd array of length 1 for the
-    // duration of the call; poll(2) does not retain the pointer.
-    unsafe {
-        libc::poll(&mut pfd, 1, timeout_ms);
     }
 }

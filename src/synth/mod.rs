@@ -149,7 +149,8 @@ pub fn run_cli(args: &crate::cli::SynthArgs) -> anyhow::Result<()> {
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let report = generate(&opts, out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    let report =
+        generate(&opts, out).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
