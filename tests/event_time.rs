@@ -1,0 +1,121 @@
+//! Event-time semantics at the CLI: late packets, merging several feeds, standard input.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::*;
+use flowtide::capture::pcap_file::CaptureFile;
+use flowtide::capture::pcap_writer::PcapWriter;
+use flowtide::capture::{FrameSource, Poll};
+
+const S: u64 = 1_000_000_000;
+
+/// An Ethernet/IPv4/UDP frame 10.0.0.1:`sport` -> 10.0.0.2:53.
+fn udp_frame(sport: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8 + 4];
+    f[12] = 0x08;
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&32u16.to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&[10, 0, 0, 1]);
+    ip[16..20].copy_from_slice(&[10, 0, 0, 2]);
+    let udp = &mut f[34..42];
+    udp[0..2].copy_from_slice(&sport.to_be_bytes());
+    udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+    udp[4..6].copy_from_slice(&12u16.to_be_bytes());
+    f
+}
+
+fn write_pcap(path: &Path, packets: &[(u64, Vec<u8>)]) {
+    let file = std::fs::File::create(path).expect("create");
+    let mut w = PcapWriter::new(std::io::BufWriter::new(file), 1).expect("writer");
+    for (ts, data) in packets {
+        w.write(*ts, data).expect("write");
+    }
+    w.finish().expect("flush");
+}
+
+#[test]
+fn late_packets_are_counted_raised_and_kept() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cap = tmp.path().join("late.pcap");
+    let base = 1_700_000_000 * S;
+    // The third packet is 1.5 s older than the newest before it.
+    write_pcap(
+        &cap,
+        &[(base + 10 * S, udp_frame(1000)), (base + 12 * S, udp_frame(1000)), (base + 10 * S + S / 2, udp_frame(1000))],
+    );
+    let out = tmp.path().join("a");
+    assert_ok(&analyze(&out, &["-r", cap.to_str().expect("utf8")]), "late run");
+    let s = summary(&out);
+    assert_eq!(s["packets_late"], 1);
+    let flows = flow_lines(&out);
+    assert_eq!(flows.len(), 1);
+    let f: serde_json::Value = serde_json::from_str(&flows[0]).expect("json");
+    assert_eq!(f["bidirectional_packets"], 3, "a late packet is never dropped");
+    assert_eq!(f["last_ns"], base + 12 * S);
+
+    // With a wider lateness bound nothing is late, and the flow is the same.
+    let out2 = tmp.path().join("b");
+    assert_ok(&analyze(&out2, &["-r", cap.to_str().expect("utf8"), "--max-disorder", "2s"]), "tolerant run");
+    assert_eq!(summary(&out2)["packets_late"], 0);
+    assert_eq!(flow_lines(&out2), flows);
+}
+
+/// Splitting a capture into two feeds (alternate packets) and reading both at once gives
+/// exactly the flows of the original: feeds are merged by capture time.
+#[test]
+fn two_feeds_merge_into_the_flows_of_one() {
+    let Some(root) = corpus() else { return };
+    let src = root.join("pcapplusplus/Tests/ExamplesTest/pcap_examples/ip-frag.pcap");
+    let mut reader = CaptureFile::open(src.to_str().expect("utf8")).expect("open");
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while let Ok(Poll::Frame(f)) = reader.next_frame() {
+        let target = if (i / 7) % 2 == 0 { &mut a } else { &mut b };
+        target.push((f.ts_ns, f.data.to_vec()));
+        i += 1;
+    }
+    assert!(i > 1000);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (pa, pb) = (tmp.path().join("a.pcap"), tmp.path().join("b.pcap"));
+    write_pcap(&pa, &a);
+    write_pcap(&pb, &b);
+    let whole = tmp.path().join("whole");
+    assert_ok(&analyze(&whole, &["-r", src.to_str().expect("utf8")]), "whole");
+    for workers in ["1", "2"] {
+        let split = tmp.path().join(format!("split{workers}"));
+        let o = analyze(&split, &["-w", workers, "-r", pa.to_str().expect("utf8"), "-r", pb.to_str().expect("utf8")]);
+        assert_ok(&o, "split");
+        assert_eq!(flow_lines(&whole), flow_lines(&split), "-w {workers}");
+        assert_eq!(summary(&split)["feeds"].as_array().map(Vec::len), Some(2));
+    }
+}
+
+#[test]
+fn standard_input_reads_like_a_file() {
+    let Some(root) = corpus() else { return };
+    let src = root.join("ndpi/tests/cfgs/default/pcap/dns_fragmented.pcap");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file_out = tmp.path().join("file");
+    assert_ok(&analyze(&file_out, &["-r", src.to_str().expect("utf8")]), "file");
+    let stdin_out = tmp.path().join("stdin");
+    let mut child = flowtide()
+        .args(["analyze", "-q", "-w", "2", "-r", "-", "--out"])
+        .arg(&stdin_out)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let bytes = std::fs::read(&src).expect("read");
+    child.stdin.take().expect("stdin").write_all(&bytes).expect("pipe");
+    let o = child.wait_with_output().expect("wait");
+    assert_ok(&o, "stdin");
+    assert_eq!(flow_lines(&file_out), flow_lines(&stdin_out));
+    assert_eq!(summary(&stdin_out)["feeds"][0]["kind"], "stdin");
+}
