@@ -48,21 +48,37 @@ fn late_packets_are_counted_raised_and_kept() {
     // The third packet is 1.5 s older than the newest before it.
     write_pcap(
         &cap,
-        &[(base + 10 * S, udp_frame(1000)), (base + 12 * S, udp_frame(1000)), (base + 10 * S + S / 2, udp_frame(1000))],
+        &[
+            (base + 10 * S, udp_frame(1000)),
+            (base + 12 * S, udp_frame(1000)),
+            (base + 10 * S + S / 2, udp_frame(1000)),
+        ],
     );
     let out = tmp.path().join("a");
-    assert_ok(&analyze(&out, &["-r", cap.to_str().expect("utf8")]), "late run");
+    assert_ok(
+        &analyze(&out, &["-r", cap.to_str().expect("utf8")]),
+        "late run",
+    );
     let s = summary(&out);
     assert_eq!(s["packets_late"], 1);
     let flows = flow_lines(&out);
     assert_eq!(flows.len(), 1);
     let f: serde_json::Value = serde_json::from_str(&flows[0]).expect("json");
-    assert_eq!(f["bidirectional_packets"], 3, "a late packet is never dropped");
+    assert_eq!(
+        f["bidirectional_packets"], 3,
+        "a late packet is never dropped"
+    );
     assert_eq!(f["last_ns"], base + 12 * S);
 
     // With a wider lateness bound nothing is late, and the flow is the same.
     let out2 = tmp.path().join("b");
-    assert_ok(&analyze(&out2, &["-r", cap.to_str().expect("utf8"), "--max-disorder", "2s"]), "tolerant run");
+    assert_ok(
+        &analyze(
+            &out2,
+            &["-r", cap.to_str().expect("utf8"), "--max-disorder", "2s"],
+        ),
+        "tolerant run",
+    );
     assert_eq!(summary(&out2)["packets_late"], 0);
     assert_eq!(flow_lines(&out2), flows);
 }
@@ -87,10 +103,23 @@ fn two_feeds_merge_into_the_flows_of_one() {
     write_pcap(&pa, &a);
     write_pcap(&pb, &b);
     let whole = tmp.path().join("whole");
-    assert_ok(&analyze(&whole, &["-r", src.to_str().expect("utf8")]), "whole");
+    assert_ok(
+        &analyze(&whole, &["-r", src.to_str().expect("utf8")]),
+        "whole",
+    );
     for workers in ["1", "2"] {
         let split = tmp.path().join(format!("split{workers}"));
-        let o = analyze(&split, &["-w", workers, "-r", pa.to_str().expect("utf8"), "-r", pb.to_str().expect("utf8")]);
+        let o = analyze(
+            &split,
+            &[
+                "-w",
+                workers,
+                "-r",
+                pa.to_str().expect("utf8"),
+                "-r",
+                pb.to_str().expect("utf8"),
+            ],
+        );
         assert_ok(&o, "split");
         assert_eq!(flow_lines(&whole), flow_lines(&split), "-w {workers}");
         assert_eq!(summary(&split)["feeds"].as_array().map(Vec::len), Some(2));
@@ -103,7 +132,10 @@ fn standard_input_reads_like_a_file() {
     let src = root.join("ndpi/tests/cfgs/default/pcap/dns_fragmented.pcap");
     let tmp = tempfile::tempdir().expect("tmp");
     let file_out = tmp.path().join("file");
-    assert_ok(&analyze(&file_out, &["-r", src.to_str().expect("utf8")]), "file");
+    assert_ok(
+        &analyze(&file_out, &["-r", src.to_str().expect("utf8")]),
+        "file",
+    );
     let stdin_out = tmp.path().join("stdin");
     let mut child = flowtide()
         .args(["analyze", "-q", "-w", "2", "-r", "-", "--out"])
@@ -113,7 +145,12 @@ fn standard_input_reads_like_a_file() {
         .spawn()
         .expect("spawn");
     let bytes = std::fs::read(&src).expect("read");
-    child.stdin.take().expect("stdin").write_all(&bytes).expect("pipe");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&bytes)
+        .expect("pipe");
     let o = child.wait_with_output().expect("wait");
     assert_ok(&o, "stdin");
     assert_eq!(flow_lines(&file_out), flow_lines(&stdin_out));

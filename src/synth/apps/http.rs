@@ -1,6 +1,7 @@
 //! HTTP/1.1 request and response heads (RFC 9112).
 
 use crate::synth::rng::Rng;
+use flowtide_dataflows::time::civil_from_days;
 use std::fmt::Write as _;
 
 const AGENTS: [&str; 5] = [
@@ -99,20 +100,6 @@ pub fn http_date(unix_secs: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-/// Year, month (1–12), day (1–31) of a day count since 1970-01-01 (H. Hinnant).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
