@@ -49,6 +49,11 @@ const CHUNK: usize = 1 << 20;
 /// turns the chain into cache hits.
 const PREFETCH_AHEAD: usize = 4096;
 
+/// Step of [`SharedMap::prefault`]: one read per 64 KiB, the span that Linux maps around
+/// a faulting address of a file mapping ("fault-around"; pages it leaves out are simply
+/// faulted in later by whoever reads them).
+const PAGE_STEP: usize = 64 << 10;
+
 /// Consumed bytes of a mapped file are released from the resident set in steps of this
 /// size.
 pub const RELEASE_STEP: usize = 8 << 20;
@@ -180,6 +185,80 @@ impl CaptureFile {
     /// Number of frames returned so far.
     pub fn frames_read(&self) -> u64 {
         self.packets
+    }
+
+    /// Reads up to `max` more frames of a memory-mapped file (see
+    /// [`CaptureFile::share_map`]), appending where each one is in the map to `out`.
+    /// Returns `Ok(false)` once the input is exhausted (then fewer frames may have been
+    /// appended), and after the frames before it, the error that ends a damaged file,
+    /// exactly as [`FrameSource::next_frame`] would. Appends nothing for a stream.
+    ///
+    /// Classic pcap records are walked in a tight loop; pcapng blocks and anything
+    /// unusual take the general path.
+    pub fn next_frame_refs(
+        &mut self,
+        max: usize,
+        out: &mut Vec<FrameRef>,
+    ) -> Result<bool, CaptureError> {
+        let Backing::Mapped(map) = &self.input.backing else {
+            return Ok(false);
+        };
+        let map = Arc::clone(map);
+        let goal = out.len() + max;
+        if let (Format::Pcap(f), false) = (self.format, self.finished) {
+            let bytes: &[u8] = &map;
+            let header_len = f.record_len;
+            let mut pos = self.input.pos;
+            let mut prefetched = self.input.prefetched;
+            while out.len() < goal {
+                let end = pos.saturating_add(PREFETCH_AHEAD).min(bytes.len());
+                let mut line = prefetched.max(pos & !63);
+                while line < end {
+                    prefetch_line(bytes.as_ptr().wrapping_add(line));
+                    line += 64;
+                }
+                prefetched = line;
+                let Some(h) = bytes.get(pos..).and_then(|rest| rest.first_chunk::<16>()) else {
+                    break;
+                };
+                let caplen = read_u32(h, 8, f.big_endian);
+                let data = pos + header_len;
+                if caplen > MAX_CAPLEN || data + caplen as usize > bytes.len() {
+                    break; // the general path reports it
+                }
+                let secs = u64::from(read_u32(h, 0, f.big_endian));
+                let frac = u64::from(read_u32(h, 4, f.big_endian));
+                let frac_ns = if f.nanos {
+                    frac
+                } else {
+                    frac.saturating_mul(1000)
+                };
+                out.push(FrameRef {
+                    ts_ns: secs.saturating_mul(1_000_000_000).saturating_add(frac_ns),
+                    offset: data,
+                    caplen,
+                    orig_len: read_u32(h, 12, f.big_endian),
+                    linktype: f.linktype,
+                });
+                pos = data + caplen as usize;
+                self.packets += 1;
+            }
+            self.input.pos = pos;
+            self.input.prefetched = prefetched;
+        }
+        while out.len() < goal {
+            match self.next_frame()? {
+                Poll::Frame(frame) => out.push(FrameRef {
+                    ts_ns: frame.ts_ns,
+                    offset: (frame.data.as_ptr() as usize).wrapping_sub(map.as_ptr() as usize),
+                    caplen: frame.data.len() as u32,
+                    orig_len: frame.orig_len,
+                    linktype: frame.linktype,
+                }),
+                Poll::Idle | Poll::End => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// A handle on the memory map of a mapped file (`None` for streams): frames returned
@@ -879,6 +958,22 @@ impl<'a> Iterator for Options<'a> {
 
 // -------------------------------------------------------------------- input
 
+/// Where a frame of a memory-mapped capture is, and what its record header says (see
+/// [`CaptureFile::next_frame_refs`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FrameRef {
+    /// Capture timestamp, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Offset of the captured bytes in [`SharedMap::bytes`].
+    pub offset: usize,
+    /// Captured length.
+    pub caplen: u32,
+    /// Length on the wire.
+    pub orig_len: u32,
+    /// Link-layer header type.
+    pub linktype: u32,
+}
+
 /// A read-only memory map of a capture file, shared between threads.
 #[derive(Clone)]
 pub struct SharedMap(Arc<Mmap>);
@@ -898,11 +993,28 @@ impl SharedMap {
         &self.0
     }
 
-    /// The offset of `data` (a frame of the reader this map came from) in
-    /// [`SharedMap::bytes`].
+    /// The frame `r` stands for.
     #[inline(always)]
-    pub fn offset_of(&self, data: &[u8]) -> usize {
-        (data.as_ptr() as usize).wrapping_sub(self.0.as_ptr() as usize)
+    pub fn frame(&self, r: &FrameRef) -> Frame<'_> {
+        Frame {
+            ts_ns: r.ts_ns,
+            linktype: r.linktype,
+            orig_len: r.orig_len,
+            data: self.slice(r.offset, r.caplen as usize),
+        }
+    }
+
+    /// Reads one byte every [`PAGE_STEP`] bytes of `start..end` so that its pages are
+    /// mapped (page faults are taken here rather than by whoever reads them next).
+    pub fn prefault(&self, start: usize, end: usize) {
+        let bytes = self.bytes();
+        let end = end.min(bytes.len());
+        let step = PAGE_STEP;
+        let mut at = start / step * step;
+        while at < end {
+            std::hint::black_box(bytes[at]);
+            at += step;
+        }
     }
 
     /// `len` bytes at `offset` (empty if out of range, rather than a panic).

@@ -22,27 +22,15 @@
 //! finished by its worker.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use crate::capture::pcap_file::{CaptureFile, SharedMap, RELEASE_STEP};
-use crate::capture::{CaptureError, Frame, FrameSource, Poll};
+use crate::capture::pcap_file::{CaptureFile, FrameRef, SharedMap, RELEASE_STEP};
+use crate::capture::{CaptureError, Frame, FrameSource};
 use crate::runtime::ingest::{Progress, CHUNK};
 
-/// Where one frame is and what its record header says.
-#[derive(Clone, Copy, Debug)]
-pub struct FrameDesc {
-    /// Capture time (ns), as the reader reported it.
-    pub ts_ns: u64,
-    /// Offset of the captured bytes in the map.
-    pub offset: usize,
-    /// Captured length.
-    pub caplen: u32,
-    /// Length on the wire.
-    pub orig_len: u32,
-    /// Link type of the frame's interface.
-    pub linktype: u32,
-}
+/// A worker that finds the reader busy maps this many bytes ahead of it meanwhile.
+const PREFAULT_AHEAD: usize = 4 << 20;
 
 /// A run of consecutive frames claimed by one worker.
 #[derive(Debug, Default)]
@@ -54,7 +42,7 @@ pub struct Chunk {
     /// Largest capture time of every frame of the file before this chunk (0 if none).
     pub max_seen_before: u64,
     /// The frames.
-    pub frames: Vec<FrameDesc>,
+    pub frames: Vec<FrameRef>,
     /// The error that ended the file right after these frames, if any.
     pub error: Option<CaptureError>,
 }
@@ -69,6 +57,10 @@ pub struct SharedFile {
     claimed: AtomicU64,
     /// Every frame has been claimed (end of file or damage).
     exhausted: AtomicBool,
+    /// File position of the first unclaimed frame.
+    position: AtomicUsize,
+    /// The map has been prefaulted up to here.
+    prefaulted: AtomicUsize,
 }
 
 impl std::fmt::Debug for SharedFile {
@@ -117,6 +109,8 @@ impl SharedFile {
             max_seen: AtomicU64::new(0),
             claimed: AtomicU64::new(0),
             exhausted: AtomicBool::new(false),
+            position: AtomicUsize::new(0),
+            prefaulted: AtomicUsize::new(0),
         })
     }
 
@@ -145,13 +139,8 @@ impl SharedFile {
 
     /// The frame a descriptor stands for.
     #[inline(always)]
-    pub fn frame(&self, d: &FrameDesc) -> Frame<'_> {
-        Frame {
-            ts_ns: d.ts_ns,
-            linktype: d.linktype,
-            orig_len: d.orig_len,
-            data: self.map.slice(d.offset, d.caplen as usize),
-        }
+    pub fn frame(&self, r: &FrameRef) -> Frame<'_> {
+        self.map.frame(r)
     }
 
     fn lock(&self) -> MutexGuard<'_, Scan> {
@@ -160,13 +149,30 @@ impl SharedFile {
         self.scan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The lock; while another worker holds it (walking headers), first take the page
+    /// faults of the next [`PREFAULT_AHEAD`] bytes off its path.
+    fn lock_or_prefault(&self) -> MutexGuard<'_, Scan> {
+        match self.scan.try_lock() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let pos = self.position.load(Ordering::Acquire);
+        let end = pos.saturating_add(PREFAULT_AHEAD);
+        let done = self.prefaulted.fetch_max(end, Ordering::AcqRel);
+        if done < end {
+            self.map.prefault(done.max(pos), end);
+        }
+        self.lock()
+    }
+
     /// Finishes `chunk` (its frames are no longer in use; pass the chunk that was last
     /// claimed, or an empty default one) and claims the next frames into it. Returns
     /// false, with no frames, when the file is exhausted.
     pub fn claim(&self, chunk: &mut Chunk, finished: Option<u64>, progress: &Progress) -> bool {
         let mut release = None;
         let more = {
-            let mut scan = self.lock();
+            let mut scan = self.lock_or_prefault();
             let scan = &mut *scan;
             if let Some(seq) = finished {
                 if let Some(entry) = scan.in_flight.iter_mut().find(|e| e.0 == seq) {
@@ -186,13 +192,14 @@ impl SharedFile {
                 chunk.max_seen_before = scan.max_seen;
                 scan.next_seq += 1;
                 scan.in_flight.push_back((chunk.seq, start, false));
-                scan.fill(&self.map, chunk);
+                scan.fill(chunk);
                 self.max_seen.store(scan.max_seen, Ordering::Release);
                 self.claimed.store(scan.next_index, Ordering::Release);
                 if scan.done {
                     self.exhausted.store(true, Ordering::Release);
                 }
                 let pos = scan.file.position();
+                self.position.store(pos as usize, Ordering::Release);
                 progress
                     .bytes
                     .fetch_add(pos - scan.reported, Ordering::Relaxed);
@@ -218,30 +225,18 @@ impl SharedFile {
 
 impl Scan {
     /// Walks up to [`CHUNK`] records into `chunk`.
-    fn fill(&mut self, map: &SharedMap, chunk: &mut Chunk) {
-        for _ in 0..CHUNK {
-            match self.file.next_frame() {
-                Ok(Poll::Frame(f)) => {
-                    chunk.frames.push(FrameDesc {
-                        ts_ns: f.ts_ns,
-                        offset: map.offset_of(f.data),
-                        caplen: f.data.len() as u32,
-                        orig_len: f.orig_len,
-                        linktype: f.linktype,
-                    });
-                    self.max_seen = self.max_seen.max(f.ts_ns);
-                    self.next_index += 1;
-                }
-                Ok(Poll::Idle | Poll::End) => {
-                    self.done = true;
-                    return;
-                }
-                Err(e) => {
-                    self.done = true;
-                    chunk.error = Some(e);
-                    return;
-                }
+    fn fill(&mut self, chunk: &mut Chunk) {
+        match self.file.next_frame_refs(CHUNK as usize, &mut chunk.frames) {
+            Ok(true) => {}
+            Ok(false) => self.done = true,
+            Err(e) => {
+                self.done = true;
+                chunk.error = Some(e);
             }
         }
+        for r in &chunk.frames {
+            self.max_seen = self.max_seen.max(r.ts_ns);
+        }
+        self.next_index += chunk.frames.len() as u64;
     }
 }
