@@ -1004,7 +1004,7 @@ impl SharedMap {
         }
     }
 
-    /// Reads one byte every [`PAGE_STEP`] bytes of `start..end` so that its pages are
+    /// Reads one byte every 64 KiB of `start..end` so that its pages are
     /// mapped (page faults are taken here rather than by whoever reads them next).
     pub fn prefault(&self, start: usize, end: usize) {
         let bytes = self.bytes();

@@ -14,10 +14,32 @@
 //!
 //! ## Several feeds, several workers
 //! A worker merges its feeds by capture time, so one feed cannot run ahead of the others.
-//! A regular file is read by every worker of its process; each one decodes only its share
-//! of the packets (chunks of [`CHUNK`] packets, dealt round-robin) but scans every frame
-//! header, so all of them compute the same watermark and the same lateness. Standard
-//! input and live interfaces are read by one worker each.
+//! Standard input and live interfaces are read by one worker each.
+//!
+//! A regular file is opened and memory-mapped once per process and shared by all its
+//! workers ([`SharedFile`]). Its record headers are walked once, in file order, by
+//! whichever worker needs more packets: under the file's lock it *claims* the next chunk
+//! of up to [`CHUNK`] frames, copying out where each frame is in the map and its capture
+//! time and link type; it then filters and decodes the chunk on its own. Chunks go to
+//! whoever asks first, so the work balances itself; which worker decodes a frame never
+//! changes a result (the packet index is the frame's index in the file, and packets are
+//! exchanged by flow key downstream).
+//!
+//! Lateness is decided exactly as by a single reader: a chunk carries the feed's
+//! `max_seen` over every frame before it, and the worker keeps the running maximum through
+//! the chunk. The worker's watermark for the feed is that running maximum (less
+//! `max_disorder`) while it holds an unfinished chunk: it still has to send the rest of
+//! that chunk, whose adjusted times are at least this. Once its chunk is used up, the
+//! watermark is the file's `max_seen` before the first *unclaimed* frame, which bounds
+//! every chunk the worker may claim later; chunks that other workers hold are covered by
+//! their own watermarks. Every frame counts towards the feed counters of the worker that
+//! claimed it only; a damaged file's error is met by the worker that claims the chunk
+//! ending at the damage, which processes that chunk's frames and then reports it once.
+//! The latest capture time of the feed ([`Ingest::max_event_time`]) is the file's, as
+//! every worker sees it.
+//!
+//! A file that cannot be mapped (rare) is read whole by every worker, each decoding only
+//! its round-robin share of chunks, as a fallback.
 //!
 //! Live interfaces are stamped by the kernel's clock; when an interface is idle its
 //! `max_seen` follows the wall clock (less `max_disorder`) so windows still close.
@@ -35,7 +57,7 @@ use crate::runtime::feeds::{FeedKind, FeedSpec};
 use crate::runtime::shared_file::{Chunk, SharedFile};
 use crate::runtime::stats::FeedCounters;
 
-/// Packets per chunk when several workers share a file.
+/// Frames per chunk when several workers share a file.
 pub const CHUNK: u64 = 1024;
 
 /// Counters shared with the progress bar.
