@@ -1272,3 +1272,64 @@ fn sources_and_filters_can_move_to_worker_threads() {
     assert_send::<BpfFilter>();
     assert_send::<flowtide::capture::live::StopHandle>();
 }
+
+// ------------------------------------------------------------- shared frame references
+
+/// Reads `path` through [`CaptureFile::next_frame_refs`] (the shared-file path), `step`
+/// frames per call.
+fn read_refs(path: &Path, step: usize) -> Result<Outcome, CaptureError> {
+    let mut file = CaptureFile::open_any_linktype(path.to_str().expect("utf-8 path"))?;
+    let map = file.share_map().expect("a regular file is mapped");
+    let mut refs = Vec::new();
+    let error = loop {
+        match file.next_frame_refs(step, &mut refs) {
+            Ok(true) => {}
+            Ok(false) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    assert!(matches!(file.next_frame_refs(step, &mut refs), Ok(false)));
+    let frames = refs
+        .iter()
+        .map(|r| {
+            let f = map.frame(r);
+            Owned {
+                ts_ns: f.ts_ns,
+                linktype: f.linktype,
+                orig_len: f.orig_len,
+                data: f.data.to_vec(),
+            }
+        })
+        .collect();
+    Ok(Outcome { frames, error })
+}
+
+#[test]
+fn frame_refs_match_next_frame() {
+    let (pcap, _) = sample_pcap(40);
+    let (ng, _) = sample_pcapng(true);
+    for bytes in [&pcap, &ng] {
+        for cut in [0, 1, 5, 17, 100] {
+            let f = temp_file(&bytes[..bytes.len().saturating_sub(cut)]);
+            let whole = read_path(f.path());
+            for step in [1, 7, 1024] {
+                assert!(
+                    same_outcome(&whole, &read_refs(f.path(), step)),
+                    "cut {cut}, step {step}"
+                );
+            }
+        }
+    }
+    let Some(root) = corpus() else { return };
+    for path in captures_under(&root) {
+        let whole = read_path(&path);
+        if whole.is_err() {
+            continue;
+        }
+        assert!(
+            same_outcome(&whole, &read_refs(&path, 1024)),
+            "{}",
+            path.display()
+        );
+    }
+}

@@ -12,6 +12,11 @@
 //!
 //! Regular files are memory-mapped and frames borrow the mapping (no copy); standard input
 //! (path `-`) and files that cannot be mapped are read in large chunks into a buffer.
+//! Pages of the mapping that have been read are released every [`RELEASE_STEP`] bytes
+//! (`MADV_DONTNEED`: only this process's page-table entries go, the page cache stays), so
+//! the resident set stays small whatever the size of the file. A reader whose frames are
+//! used after it has moved on (several workers sharing one file) takes that duty over
+//! with [`CaptureFile::share_map`].
 //!
 //! Simple Packet Blocks carry no timestamp: their frames get the timestamp of the previous
 //! packet of the same section (0 when they come first), so event time never jumps back to
@@ -23,6 +28,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -36,6 +42,21 @@ const MAX_BLOCK_LEN: u32 = MAX_CAPLEN + 1024 * 1024;
 
 /// Size of the chunks read from standard input or unmappable files.
 const CHUNK: usize = 1 << 20;
+
+/// Bytes ahead of the read position of a mapped file that are prefetched into the CPU
+/// caches. Walking record headers is a chain of dependent loads (the next header's
+/// address depends on this one's length), each a cache miss; prefetching the bytes ahead
+/// turns the chain into cache hits.
+const PREFETCH_AHEAD: usize = 4096;
+
+/// Step of [`SharedMap::prefault`]: one read per 64 KiB, the span that Linux maps around
+/// a faulting address of a file mapping ("fault-around"; pages it leaves out are simply
+/// faulted in later by whoever reads them).
+const PAGE_STEP: usize = 64 << 10;
+
+/// Consumed bytes of a mapped file are released from the resident set in steps of this
+/// size.
+pub const RELEASE_STEP: usize = 8 << 20;
 
 /// Classic pcap magic, microsecond timestamps.
 const MAGIC_USEC: u32 = 0xa1b2_c3d4;
@@ -164,6 +185,94 @@ impl CaptureFile {
     /// Number of frames returned so far.
     pub fn frames_read(&self) -> u64 {
         self.packets
+    }
+
+    /// Reads up to `max` more frames of a memory-mapped file (see
+    /// [`CaptureFile::share_map`]), appending where each one is in the map to `out`.
+    /// Returns `Ok(false)` once the input is exhausted (then fewer frames may have been
+    /// appended), and after the frames before it, the error that ends a damaged file,
+    /// exactly as [`FrameSource::next_frame`] would. Appends nothing for a stream.
+    ///
+    /// Classic pcap records are walked in a tight loop; pcapng blocks and anything
+    /// unusual take the general path.
+    pub fn next_frame_refs(
+        &mut self,
+        max: usize,
+        out: &mut Vec<FrameRef>,
+    ) -> Result<bool, CaptureError> {
+        let Backing::Mapped(map) = &self.input.backing else {
+            return Ok(false);
+        };
+        let map = Arc::clone(map);
+        let goal = out.len() + max;
+        if let (Format::Pcap(f), false) = (self.format, self.finished) {
+            let bytes: &[u8] = &map;
+            let header_len = f.record_len;
+            let mut pos = self.input.pos;
+            let mut prefetched = self.input.prefetched;
+            while out.len() < goal {
+                let end = pos.saturating_add(PREFETCH_AHEAD).min(bytes.len());
+                let mut line = prefetched.max(pos & !63);
+                while line < end {
+                    prefetch_line(bytes.as_ptr().wrapping_add(line));
+                    line += 64;
+                }
+                prefetched = line;
+                let Some(h) = bytes.get(pos..).and_then(|rest| rest.first_chunk::<16>()) else {
+                    break;
+                };
+                let caplen = read_u32(h, 8, f.big_endian);
+                let data = pos + header_len;
+                if caplen > MAX_CAPLEN || data + caplen as usize > bytes.len() {
+                    break; // the general path reports it
+                }
+                let secs = u64::from(read_u32(h, 0, f.big_endian));
+                let frac = u64::from(read_u32(h, 4, f.big_endian));
+                let frac_ns = if f.nanos {
+                    frac
+                } else {
+                    frac.saturating_mul(1000)
+                };
+                out.push(FrameRef {
+                    ts_ns: secs.saturating_mul(1_000_000_000).saturating_add(frac_ns),
+                    offset: data,
+                    caplen,
+                    orig_len: read_u32(h, 12, f.big_endian),
+                    linktype: f.linktype,
+                });
+                pos = data + caplen as usize;
+                self.packets += 1;
+            }
+            self.input.pos = pos;
+            self.input.prefetched = prefetched;
+        }
+        while out.len() < goal {
+            match self.next_frame()? {
+                Poll::Frame(frame) => out.push(FrameRef {
+                    ts_ns: frame.ts_ns,
+                    offset: (frame.data.as_ptr() as usize).wrapping_sub(map.as_ptr() as usize),
+                    caplen: frame.data.len() as u32,
+                    orig_len: frame.orig_len,
+                    linktype: frame.linktype,
+                }),
+                Poll::Idle | Poll::End => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// A handle on the memory map of a mapped file (`None` for streams): frames returned
+    /// by this reader are slices of [`SharedMap::bytes`] and stay valid after the next
+    /// call. The reader stops releasing consumed pages; the caller releases them with
+    /// [`SharedMap::release`] once no frame there is in use any more.
+    pub fn share_map(&mut self) -> Option<SharedMap> {
+        match &self.input.backing {
+            Backing::Mapped(map) => {
+                self.input.released = usize::MAX / 2;
+                Some(SharedMap(Arc::clone(map)))
+            }
+            Backing::Stream(_) => None,
+        }
     }
 
     /// Reads the pcap global header or the first pcapng section header, and for pcapng
@@ -551,6 +660,10 @@ impl FrameSource for CaptureFile {
         if self.finished {
             return Ok(Poll::End);
         }
+        if self.input.pos.saturating_sub(self.input.released) >= RELEASE_STEP {
+            self.input.release_consumed();
+        }
+        self.input.prefetch_ahead();
         match self.format {
             Format::Pcap(f) => self.next_pcap(f),
             Format::PcapNg => self.next_pcapng(),
@@ -845,6 +958,132 @@ impl<'a> Iterator for Options<'a> {
 
 // -------------------------------------------------------------------- input
 
+/// Where a frame of a memory-mapped capture is, and what its record header says (see
+/// [`CaptureFile::next_frame_refs`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FrameRef {
+    /// Capture timestamp, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Offset of the captured bytes in [`SharedMap::bytes`].
+    pub offset: usize,
+    /// Captured length.
+    pub caplen: u32,
+    /// Length on the wire.
+    pub orig_len: u32,
+    /// Link-layer header type.
+    pub linktype: u32,
+}
+
+/// A read-only memory map of a capture file, shared between threads.
+#[derive(Clone)]
+pub struct SharedMap(Arc<Mmap>);
+
+impl std::fmt::Debug for SharedMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedMap")
+            .field("len", &self.0.len())
+            .finish()
+    }
+}
+
+impl SharedMap {
+    /// The whole file.
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The frame `r` stands for.
+    #[inline(always)]
+    pub fn frame(&self, r: &FrameRef) -> Frame<'_> {
+        Frame {
+            ts_ns: r.ts_ns,
+            linktype: r.linktype,
+            orig_len: r.orig_len,
+            data: self.slice(r.offset, r.caplen as usize),
+        }
+    }
+
+    /// Reads one byte every 64 KiB of `start..end` so that its pages are
+    /// mapped (page faults are taken here rather than by whoever reads them next).
+    pub fn prefault(&self, start: usize, end: usize) {
+        let bytes = self.bytes();
+        let end = end.min(bytes.len());
+        let step = PAGE_STEP;
+        let mut at = start / step * step;
+        while at < end {
+            std::hint::black_box(bytes[at]);
+            at += step;
+        }
+    }
+
+    /// `len` bytes at `offset` (empty if out of range, rather than a panic).
+    #[inline(always)]
+    pub fn slice(&self, offset: usize, len: usize) -> &[u8] {
+        self.0
+            .get(offset..offset.saturating_add(len))
+            .unwrap_or_default()
+    }
+
+    /// Drops this process's page-table entries for the pages in `start..end` (`end`
+    /// rounded down to a page boundary; nothing before `end` may be in use), so
+    /// they no longer count in its resident set (the page cache keeps them; reading them
+    /// again faults them back in, so this is harmless for correctness).
+    pub fn release(&self, start: usize, end: usize) {
+        release_pages(&self.0, start, end);
+    }
+}
+
+/// `madvise(MADV_DONTNEED)` on the pages of `start..end` of a read-only shared file
+/// mapping (`start` rounded down, `end` rounded down to a page boundary: the caller has
+/// consumed everything before `end`).
+fn release_pages(map: &Mmap, start: usize, end: usize) {
+    #[cfg(unix)]
+    {
+        let page = page_size();
+        let start = start / page * page;
+        let end = end.min(map.len()) / page * page;
+        if end > start {
+            // SAFETY: the range lies inside the mapping; for a read-only shared file
+            // mapping MADV_DONTNEED only drops page-table entries, later reads see the
+            // same file contents again. No reference into the map is invalidated.
+            unsafe {
+                let _ = map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start,
+                    end - start,
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (map, start, end);
+}
+
+/// Hints the CPU to load the cache line at `p` (any address: a prefetch never faults).
+#[inline(always)]
+fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch hint has no architectural effect and never faults, whatever the
+    // address; SSE is part of the x86_64 baseline.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+#[cfg(unix)]
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    })
+}
+
 /// The bytes of the capture: a memory map, or a buffer refilled from a reader.
 struct Input {
     backing: Backing,
@@ -852,10 +1091,15 @@ struct Input {
     pos: usize,
     /// Bytes dropped from the front of the buffer (stream mode).
     base: u64,
+    /// Bytes of the map released from the resident set so far (huge: never release;
+    /// streams never do).
+    released: usize,
+    /// The map is prefetched up to here.
+    prefetched: usize,
 }
 
 enum Backing {
-    Mapped(Mmap),
+    Mapped(Arc<Mmap>),
     Stream(Stream),
 }
 
@@ -894,9 +1138,11 @@ impl Input {
                 #[cfg(unix)]
                 let _ = map.advise(memmap2::Advice::Sequential);
                 let input = Input {
-                    backing: Backing::Mapped(map),
+                    backing: Backing::Mapped(Arc::new(map)),
                     pos: 0,
                     base: 0,
+                    released: 0,
+                    prefetched: 0,
                 };
                 return Ok((input, Some(meta.len())));
             }
@@ -915,6 +1161,8 @@ impl Input {
             }),
             pos: 0,
             base: 0,
+            released: usize::MAX / 2,
+            prefetched: 0,
         }
     }
 
@@ -946,6 +1194,31 @@ impl Input {
 
     fn position(&self) -> u64 {
         self.base + self.pos as u64
+    }
+
+    /// Prefetches the next [`PREFETCH_AHEAD`] bytes of a map into the CPU caches (each
+    /// cache line once).
+    #[inline(always)]
+    fn prefetch_ahead(&mut self) {
+        if let Backing::Mapped(map) = &self.backing {
+            let end = self.pos.saturating_add(PREFETCH_AHEAD).min(map.len());
+            let mut line = self.prefetched.max(self.pos & !63);
+            while line < end {
+                prefetch_line(map.as_ptr().wrapping_add(line));
+                line += 64;
+            }
+            self.prefetched = line;
+        }
+    }
+
+    /// Releases the consumed whole pages of the map (nothing before `pos` is borrowed
+    /// any more when the next frame is read).
+    #[cold]
+    fn release_consumed(&mut self) {
+        if let Backing::Mapped(map) = &self.backing {
+            release_pages(map, self.released, self.pos);
+            self.released = self.pos;
+        }
     }
 
     /// Reads until at least `need` bytes are available from `pos`, or the end of input.

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
@@ -18,13 +18,17 @@ use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
-use crate::capture::FrameSource;
+use crate::capture::pcap_file::CaptureFile;
+use crate::capture::{CaptureError, FrameSource};
 use crate::cli::AnalyzeArgs;
 use crate::decode::Decoder;
 use crate::runtime::config::ClusterShape;
 use crate::runtime::feeds::{FeedKind, FeedSpec, OpenOptions};
-use crate::runtime::ingest::{AssignedFeed, FillStatus, Ingest, IngestConfig, Progress};
+use crate::runtime::ingest::{
+    AssignedFeed, FeedSource, FillStatus, Ingest, IngestConfig, Progress,
+};
 use crate::runtime::progress_bar::ProgressBar;
+use crate::runtime::shared_file::SharedFile;
 use crate::runtime::stats::{FeedCounters, WorkerReport};
 use crate::sink::flow_json::FlowLine;
 use crate::sink::ordered_jsonl::{SinkErrors, WriteOrderedJsonl};
@@ -38,12 +42,18 @@ struct Shared {
     args: AnalyzeArgs,
     shape: ClusterShape,
     feeds: Vec<FeedSpec>,
+    /// Per feed: the file shared by this process's workers, opened by the first worker
+    /// that gets there (`Ok(None)`: not mapped, every worker reads it on its own).
+    files: Vec<SharedSlot>,
     open: OpenOptions,
     stop: Arc<AtomicBool>,
     progress: Arc<Progress>,
     started_ns: u64,
     started: Instant,
 }
+
+/// A capture file shared by the workers of a process, once opened.
+type SharedSlot = OnceLock<Result<Option<Arc<SharedFile>>, CaptureError>>;
 
 /// Runs `flowtide analyze` to completion (or until interrupted).
 pub fn run(args: AnalyzeArgs) -> Result<()> {
@@ -81,6 +91,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     let shared = Arc::new(Shared {
         args,
         shape: shape.clone(),
+        files: feeds.iter().map(|_| OnceLock::new()).collect(),
         feeds,
         open,
         stop,
@@ -282,14 +293,14 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     }
 }
 
-/// Opens the feeds this worker reads: every file (sharded between the process's
-/// workers), and its round-robin share of standard input and live interfaces.
+/// Opens the feeds this worker reads: every file (shared between the process's workers,
+/// see [`SharedFile`]), and its round-robin share of standard input and live interfaces.
 fn open_feeds(shared: &Shared, local: usize) -> (Ingest, Vec<FeedCounters>) {
     let threads = shared.shape.threads as u64;
     let mut opened = Vec::new();
     let mut failures = Vec::new();
     let mut unsharded = 0usize;
-    for spec in &shared.feeds {
+    for (i, spec) in shared.feeds.iter().enumerate() {
         let (mine, shard, primary) = if spec.shardable() {
             (
                 true,
@@ -304,15 +315,32 @@ fn open_feeds(shared: &Shared, local: usize) -> (Ingest, Vec<FeedCounters>) {
         if !mine {
             continue;
         }
-        match spec.open(&shared.open) {
-            Ok(source) => opened.push(AssignedFeed {
+        let source = match shard {
+            Some(_) => shared.files[i]
+                .get_or_init(|| {
+                    CaptureFile::open(&spec.name).map(|f| SharedFile::new(f).map(Arc::new))
+                })
+                .clone(),
+            None => Ok(None),
+        };
+        let source = match source {
+            Ok(Some(file)) => Ok((FeedSource::Shared(file), None)),
+            // Not shared: the whole feed, or (a file that cannot be mapped) this
+            // worker's shard of it.
+            Ok(None) => spec.open(&shared.open).map(|s| (FeedSource::Own(s), shard)),
+            Err(e) => Err(e),
+        };
+        match source {
+            Ok((source, shard)) => opened.push(AssignedFeed {
                 spec: spec.clone(),
                 source,
                 shard,
                 primary,
             }),
             Err(e) => {
-                eprintln!("flowtide: {e}");
+                if primary {
+                    eprintln!("flowtide: {e}");
+                }
                 let kind = match spec.kind {
                     FeedKind::File => "file",
                     FeedKind::Stdin => "stdin",

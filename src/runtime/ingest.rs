@@ -14,10 +14,32 @@
 //!
 //! ## Several feeds, several workers
 //! A worker merges its feeds by capture time, so one feed cannot run ahead of the others.
-//! A regular file is read by every worker of its process; each one decodes only its share
-//! of the packets (chunks of [`CHUNK`] packets, dealt round-robin) but scans every frame
-//! header, so all of them compute the same watermark and the same lateness. Standard
-//! input and live interfaces are read by one worker each.
+//! Standard input and live interfaces are read by one worker each.
+//!
+//! A regular file is opened and memory-mapped once per process and shared by all its
+//! workers ([`SharedFile`]). Its record headers are walked once, in file order, by
+//! whichever worker needs more packets: under the file's lock it *claims* the next chunk
+//! of up to [`CHUNK`] frames, copying out where each frame is in the map and its capture
+//! time and link type; it then filters and decodes the chunk on its own. Chunks go to
+//! whoever asks first, so the work balances itself; which worker decodes a frame never
+//! changes a result (the packet index is the frame's index in the file, and packets are
+//! exchanged by flow key downstream).
+//!
+//! Lateness is decided exactly as by a single reader: a chunk carries the feed's
+//! `max_seen` over every frame before it, and the worker keeps the running maximum through
+//! the chunk. The worker's watermark for the feed is that running maximum (less
+//! `max_disorder`) while it holds an unfinished chunk: it still has to send the rest of
+//! that chunk, whose adjusted times are at least this. Once its chunk is used up, the
+//! watermark is the file's `max_seen` before the first *unclaimed* frame, which bounds
+//! every chunk the worker may claim later; chunks that other workers hold are covered by
+//! their own watermarks. Every frame counts towards the feed counters of the worker that
+//! claimed it only; a damaged file's error is met by the worker that claims the chunk
+//! ending at the damage, which processes that chunk's frames and then reports it once.
+//! The latest capture time of the feed ([`Ingest::max_event_time`]) is the file's, as
+//! every worker sees it.
+//!
+//! A file that cannot be mapped (rare) is read whole by every worker, each decoding only
+//! its round-robin share of chunks, as a fallback.
 //!
 //! Live interfaces are stamped by the kernel's clock; when an interface is idle its
 //! `max_seen` follows the wall clock (less `max_disorder`) so windows still close.
@@ -32,9 +54,10 @@ use crate::capture::filter::BpfFilter;
 use crate::capture::{CaptureError, FrameSource, Poll};
 use crate::decode::{Decoder, SkipCounts};
 use crate::runtime::feeds::{FeedKind, FeedSpec};
+use crate::runtime::shared_file::{Chunk, SharedFile};
 use crate::runtime::stats::FeedCounters;
 
-/// Packets per chunk when several workers share a file.
+/// Frames per chunk when several workers share a file.
 pub const CHUNK: u64 = 1024;
 
 /// Counters shared with the progress bar.
@@ -61,23 +84,45 @@ pub struct IngestConfig {
     pub process: u32,
 }
 
+/// Where a worker's frames of a feed come from.
+pub enum FeedSource {
+    /// A source of its own (every frame of it, or its `shard`).
+    Own(Box<dyn FrameSource>),
+    /// A file shared with the process's other workers: chunks claimed from it.
+    Shared(Arc<SharedFile>),
+}
+
 /// A feed as handed to a worker: its spec, its opened source, the worker's share of it
 /// (`(share, sharers)`, `None` = all of it) and whether this worker reports its progress.
 pub struct AssignedFeed {
     /// The feed.
     pub spec: FeedSpec,
     /// The opened source.
-    pub source: Box<dyn FrameSource>,
-    /// `(this worker's share, number of sharing workers)`; `None` = every frame.
+    pub source: FeedSource,
+    /// `(this worker's share, number of sharing workers)` of an [`FeedSource::Own`]
+    /// source that every sharing worker reads; `None` = every frame.
     pub shard: Option<(u64, u64)>,
-    /// This worker reports the feed's byte position to the progress bar.
+    /// This worker reports the feed's byte position to the progress bar (and its total
+    /// size).
     pub primary: bool,
+}
+
+/// The chunk a worker is working through of a shared file.
+struct Claimed {
+    file: Arc<SharedFile>,
+    chunk: Chunk,
+    /// Next frame of `chunk.frames` to read.
+    next: usize,
+    /// Sequence number of the chunk held, if any (to finish it at the next claim).
+    held: Option<u64>,
 }
 
 /// Where one feed stands for one worker.
 struct FeedReader {
     feed_id: u32,
     source: Box<dyn FrameSource>,
+    /// A shared file (then `source` is unused).
+    claimed: Option<Claimed>,
     live: bool,
     /// (this worker's share, number of sharing workers); `None` = every frame is ours.
     shard: Option<(u64, u64)>,
@@ -140,8 +185,24 @@ impl Ingest {
                         FeedKind::Stdin => "stdin",
                         FeedKind::Live => "live",
                     };
+                    let (source, claimed): (Box<dyn FrameSource>, _) = match source {
+                        FeedSource::Own(source) => (source, None),
+                        FeedSource::Shared(file) => (
+                            Box::new(NoFrames),
+                            Some(Claimed {
+                                file,
+                                chunk: Chunk::default(),
+                                next: 0,
+                                held: None,
+                            }),
+                        ),
+                    };
                     if primary {
-                        if let Some(total) = source.total_len() {
+                        let total = match &claimed {
+                            Some(c) => c.file.total_len(),
+                            None => source.total_len(),
+                        };
+                        if let Some(total) = total {
                             progress.total_bytes.fetch_add(total, Ordering::Relaxed);
                         }
                     }
@@ -153,6 +214,7 @@ impl Ingest {
                         feed_id: spec.id,
                         live: source.is_live(),
                         source,
+                        claimed,
                         shard,
                         primary,
                         next_index: 0,
@@ -190,7 +252,7 @@ impl Ingest {
             .feeds
             .iter()
             .filter(|f| !(f.done && f.pending.is_none()))
-            .map(|f| f.max_seen.saturating_sub(d))
+            .map(|f| f.watermark_base().saturating_sub(d))
             .min()?;
         Some(if tick > 1 { wm - wm % tick } else { wm })
     }
@@ -200,8 +262,10 @@ impl Ingest {
     pub fn max_event_time(&self) -> Option<u64> {
         self.feeds
             .iter()
-            .filter(|f| f.next_index > 0)
-            .map(|f| f.max_seen)
+            .filter_map(|f| match &f.claimed {
+                Some(c) => (c.file.frames_claimed() > 0).then(|| c.file.max_seen()),
+                None => (f.next_index > 0).then_some(f.max_seen),
+            })
             .max()
     }
 
@@ -226,7 +290,7 @@ impl Ingest {
                 if f.live && idle {
                     continue;
                 }
-                match f.read_ahead(&self.decoder, &self.config) {
+                match f.read_ahead(&self.decoder, &self.config, &self.progress) {
                     ReadAhead::Frame => frames += 1,
                     ReadAhead::Idle => idle = true,
                     ReadAhead::End => {}
@@ -261,7 +325,11 @@ impl Ingest {
             }
         }
         self.progress.packets.fetch_add(frames, Ordering::Relaxed);
-        for f in self.feeds.iter_mut().filter(|f| f.primary) {
+        for f in self
+            .feeds
+            .iter_mut()
+            .filter(|f| f.primary && f.claimed.is_none())
+        {
             let pos = f.source.position();
             if pos > f.last_position {
                 self.progress
@@ -297,28 +365,80 @@ enum ReadAhead {
     End,
 }
 
+/// The stand-in source of a feed read through a [`SharedFile`].
+struct NoFrames;
+
+impl FrameSource for NoFrames {
+    fn next_frame(&mut self) -> Result<Poll<'_>, CaptureError> {
+        Ok(Poll::End)
+    }
+}
+
 impl FeedReader {
+    /// The feed's `max_seen` as far as this worker is concerned: no frame it will still
+    /// send from this feed has an adjusted time below this less `max_disorder`.
+    ///
+    /// A shared file: within the chunk the worker holds, the running maximum up to the
+    /// frame last read; with no frame of it left, the maximum before the first unclaimed
+    /// frame, which bounds every chunk the worker can claim in future.
+    fn watermark_base(&self) -> u64 {
+        match &self.claimed {
+            Some(c) if self.pending.is_none() && c.next == c.chunk.frames.len() => {
+                c.file.max_seen()
+            }
+            _ => self.max_seen,
+        }
+    }
+
     /// Reads the next frame into `pending`.
-    fn read_ahead(&mut self, decoder: &Decoder, config: &IngestConfig) -> ReadAhead {
-        let frame = match self.source.next_frame() {
-            Ok(Poll::Frame(frame)) => frame,
-            Ok(Poll::Idle) => {
-                // An idle live interface: its clock moves on.
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                self.max_seen = self
-                    .max_seen
-                    .max(now.saturating_sub(config.max_disorder_ns));
-                return ReadAhead::Idle;
+    fn read_ahead(
+        &mut self,
+        decoder: &Decoder,
+        config: &IngestConfig,
+        progress: &Progress,
+    ) -> ReadAhead {
+        if let Some(c) = self.claimed.as_mut() {
+            // A shared file: the next frame of the chunk held, or of a new one.
+            while c.next == c.chunk.frames.len() {
+                if let Some(e) = c.chunk.error.take() {
+                    self.finish_with_error(&e);
+                    return ReadAhead::End;
+                }
+                if !c.file.claim(&mut c.chunk, c.held.take(), progress) {
+                    self.done = true;
+                    return ReadAhead::End;
+                }
+                c.held = Some(c.chunk.seq);
+                c.next = 0;
+                self.next_index = c.chunk.first_index;
+                self.max_seen = c.chunk.max_seen_before;
             }
-            Ok(Poll::End) => {
-                self.done = true;
-                return ReadAhead::End;
-            }
-            Err(e) => {
-                self.finish_with_error(&e);
-                return ReadAhead::End;
+        }
+        let frame = if let Some(c) = self.claimed.as_mut() {
+            let desc = c.chunk.frames[c.next];
+            c.next += 1;
+            c.file.frame(&desc)
+        } else {
+            match self.source.next_frame() {
+                Ok(Poll::Frame(frame)) => frame,
+                Ok(Poll::Idle) => {
+                    // An idle live interface: its clock moves on.
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64);
+                    self.max_seen = self
+                        .max_seen
+                        .max(now.saturating_sub(config.max_disorder_ns));
+                    return ReadAhead::Idle;
+                }
+                Ok(Poll::End) => {
+                    self.done = true;
+                    return ReadAhead::End;
+                }
+                Err(e) => {
+                    self.finish_with_error(&e);
+                    return ReadAhead::End;
+                }
             }
         };
         let index = self.next_index;

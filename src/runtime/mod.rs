@@ -5,4 +5,5 @@ pub mod config;
 pub mod feeds;
 pub mod ingest;
 pub mod progress_bar;
+pub mod shared_file;
 pub mod stats;
