@@ -27,9 +27,10 @@ pub type SinkErrors = Rc<RefCell<Vec<String>>>;
 /// Writes a stream to a JSON Lines file on the first worker of each process.
 pub trait WriteOrderedJsonl<'scope, D> {
     /// Writes every record as one JSON line (`to_line` gives the serializable form) to
-    /// `path`, in ascending `order` within each timely time, on worker
-    /// `first_local_worker` of this process (whose threads are `threads`). Returns an
-    /// empty stream whose frontier tells when the writing is done.
+    /// `path`, in ascending `order` within each timely time, on the first worker of this
+    /// process (whose workers are `threads`). Each record is serialized on the worker
+    /// that produced it; the writer only sorts and writes. Returns an empty stream whose
+    /// frontier tells when the writing is done.
     fn write_ordered_jsonl<K, L, O, F>(
         self,
         path: PathBuf,
@@ -39,11 +40,14 @@ pub trait WriteOrderedJsonl<'scope, D> {
         errors: SinkErrors,
     ) -> StreamVec<'scope, u64, ()>
     where
-        K: Ord,
+        K: Ord + ExchangeData,
         L: Serialize,
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> L + 'static;
 }
+
+/// A serialized record on its way to the writer: (writer, order key, JSON line).
+type Line<K> = (u64, K, Result<String, String>);
 
 impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec<'scope, u64, D> {
     fn write_ordered_jsonl<K, L, O, F>(
@@ -55,7 +59,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         errors: SinkErrors,
     ) -> StreamVec<'scope, u64, ()>
     where
-        K: Ord,
+        K: Ord + ExchangeData,
         L: Serialize,
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> L + 'static,
@@ -64,79 +68,86 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         let index = scope.index();
         let writer_index = index - index % threads;
         let target = writer_index as u64;
-        self.map(move |d| (target, d))
-            .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-                Exchange::new(|(t, _): &(u64, D)| *t),
-                "WriteJsonl",
-                move |cap, _info| {
-                    // Held until everything is written, so that a probe on the (empty) output
-                    // reports completion only after the file is complete.
-                    let mut cap = Some(cap);
-                    let mut out: Option<BufWriter<File>> = None;
-                    if index == writer_index {
-                        match File::create(&path) {
-                            Ok(f) => out = Some(BufWriter::with_capacity(1 << 20, f)),
-                            Err(e) => errors
-                                .borrow_mut()
-                                .push(format!("cannot create {}: {e}", path.display())),
-                        }
+        self.map(move |d| {
+            let line = serde_json::to_string(&to_line(&d)).map_err(|e| e.to_string());
+            (target, order(&d), line)
+        })
+        .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            Exchange::new(|(t, _, _): &Line<K>| *t),
+            "WriteJsonl",
+            move |cap, _info| {
+                // Held until everything is written, so that a probe on the (empty) output
+                // reports completion only after the file is complete.
+                let mut cap = Some(cap);
+                let mut out: Option<BufWriter<File>> = None;
+                if index == writer_index {
+                    match File::create(&path) {
+                        Ok(f) => out = Some(BufWriter::with_capacity(1 << 20, f)),
+                        Err(e) => errors
+                            .borrow_mut()
+                            .push(format!("cannot create {}: {e}", path.display())),
                     }
-                    let mut pending: BTreeMap<u64, Vec<D>> = BTreeMap::new();
-                    let mut line = Vec::with_capacity(1024);
-                    move |(input, frontier), _output| {
-                        input.for_each(|time, data| {
-                            let t = time.least().copied().unwrap_or(0);
-                            pending
-                                .entry(t)
-                                .or_default()
-                                .extend(data.drain(..).map(|(_, d)| d));
-                        });
-                        while let Some(entry) = pending.first_entry() {
-                            if frontier.less_equal(entry.key()) {
-                                break;
-                            }
-                            let mut batch = entry.remove();
-                            batch.sort_by_key(|d| order(d));
-                            if let Some(w) = out.as_mut() {
-                                for d in &batch {
-                                    line.clear();
-                                    let res = serde_json::to_writer(&mut line, &to_line(d))
-                                        .map_err(std::io::Error::other)
-                                        .and_then(|()| {
-                                            line.push(b'\n');
-                                            w.write_all(&line)
-                                        });
-                                    if let Err(e) = res {
-                                        errors
-                                            .borrow_mut()
-                                            .push(format!("cannot write {}: {e}", path.display()));
-                                        out = None;
-                                        break;
-                                    }
-                                }
-                            }
+                }
+                let mut pending: BTreeMap<u64, Vec<(K, Result<String, String>)>> = BTreeMap::new();
+                move |(input, frontier), _output| {
+                    input.for_each(|time, data| {
+                        let t = time.least().copied().unwrap_or(0);
+                        pending
+                            .entry(t)
+                            .or_default()
+                            .extend(data.drain(..).map(|(_, k, line)| (k, line)));
+                    });
+                    while let Some(entry) = pending.first_entry() {
+                        if frontier.less_equal(entry.key()) {
+                            break;
                         }
-                        match frontier.frontier().iter().min() {
-                            Some(t) => {
-                                if let Some(c) = cap.as_mut() {
-                                    if c.time() < t {
-                                        c.downgrade(t);
-                                    }
-                                }
-                            }
-                            None => {
-                                if let Some(mut w) = out.take() {
-                                    if let Err(e) = w.flush() {
-                                        errors
-                                            .borrow_mut()
-                                            .push(format!("cannot write {}: {e}", path.display()));
-                                    }
-                                }
-                                cap = None;
+                        let mut batch = entry.remove();
+                        batch.sort_by(|a, b| a.0.cmp(&b.0));
+                        if let Some(w) = out.as_mut() {
+                            if let Err(e) = write_lines(w, &batch) {
+                                errors
+                                    .borrow_mut()
+                                    .push(format!("cannot write {}: {e}", path.display()));
+                                out = None;
                             }
                         }
                     }
-                },
-            )
+                    match frontier.frontier().iter().min() {
+                        Some(t) => {
+                            if let Some(c) = cap.as_mut() {
+                                if c.time() < t {
+                                    c.downgrade(t);
+                                }
+                            }
+                        }
+                        None => {
+                            if let Some(mut w) = out.take() {
+                                if let Err(e) = w.flush() {
+                                    errors
+                                        .borrow_mut()
+                                        .push(format!("cannot write {}: {e}", path.display()));
+                                }
+                            }
+                            cap = None;
+                        }
+                    }
+                }
+            },
+        )
     }
+}
+
+/// Writes serialized lines; a record that could not be serialized is an error.
+fn write_lines<K>(
+    w: &mut impl Write,
+    batch: &[(K, Result<String, String>)],
+) -> std::io::Result<()> {
+    for (_, line) in batch {
+        let line = line
+            .as_ref()
+            .map_err(|e| std::io::Error::other(e.clone()))?;
+        w.write_all(line.as_bytes())?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
 }
