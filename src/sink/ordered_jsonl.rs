@@ -46,6 +46,9 @@ pub trait WriteOrderedJsonl<'scope, D> {
         F: Fn(&D) -> L + 'static;
 }
 
+/// A serialized record: its order key and its JSON line (or why it has none).
+type Keyed<K> = (K, Result<String, String>);
+
 /// A serialized record on its way to the writer: (writer, order key, JSON line).
 type Line<K> = (u64, K, Result<String, String>);
 
@@ -88,7 +91,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                             .push(format!("cannot create {}: {e}", path.display())),
                     }
                 }
-                let mut pending: BTreeMap<u64, Vec<(K, Result<String, String>)>> = BTreeMap::new();
+                let mut pending: BTreeMap<u64, Vec<Keyed<K>>> = BTreeMap::new();
                 move |(input, frontier), _output| {
                     input.for_each(|time, data| {
                         let t = time.least().copied().unwrap_or(0);
