@@ -57,8 +57,10 @@ pub struct DatagramBuffer {
     pub max_end: u32,
     /// Header of the first-arrived offset-0 fragment (see `parse::ParsedFragment::header`).
     pub header: Option<(Box<[u8]>, usize)>,
-    /// An overlap with different data was seen.
-    pub differing: bool,
+    /// Merged byte ranges where overlapping fragments carried different data.
+    pub differing: Vec<Range>,
+    /// The datagram's policy is rfc5722 and it was discarded: it produces no output.
+    pub discarded: bool,
     /// Memory charged to this datagram.
     pub memory: usize,
 }
@@ -75,7 +77,8 @@ impl DatagramBuffer {
             final_end: None,
             max_end: 0,
             header: None,
-            differing: false,
+            differing: Vec::new(),
+            discarded: false,
             memory: DATAGRAM_OVERHEAD,
         }
     }
@@ -139,6 +142,13 @@ impl DatagramBuffer {
             (Some(f), Some(&(s, e))) => s == 0 && e >= f && self.header.is_some(),
             _ => false,
         }
+    }
+
+    /// True when overlapping fragments differ on a byte before the end (the final end, or
+    /// `max_end` while it is unknown): only then can policies disagree.
+    pub fn differs_in_payload(&self) -> bool {
+        let end = self.final_end.unwrap_or(self.max_end);
+        self.differing.iter().any(|&(s, _)| s < end)
     }
 
     /// The payload under `policy` (up to the final end).

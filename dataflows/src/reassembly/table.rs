@@ -409,14 +409,21 @@ impl ReassemblyTable {
                     }
                 } else {
                     let differing = r.differing;
-                    let kind = EventKind::OverlapDifferent { range, differing };
+                    let kind = EventKind::OverlapDifferent {
+                        range,
+                        differing: differing.clone(),
+                    };
                     self.emit(events, ts, key, kind);
                     let newly_discarded = match self.datagrams.get_mut(&key) {
-                        Some(d) if !d.differing => {
-                            d.differing = true;
-                            d.policy == Policy::Rfc5722
+                        Some(d) => {
+                            d.differing.extend_from_slice(&differing);
+                            d.differing = merge(std::mem::take(&mut d.differing));
+                            let relevant = d.differs_in_payload();
+                            let newly = relevant && d.policy == Policy::Rfc5722 && !d.discarded;
+                            d.discarded |= newly;
+                            newly
                         }
-                        _ => false,
+                        None => false,
                     };
                     if newly_discarded {
                         self.emit(events, ts, key, EventKind::Discarded);
@@ -537,7 +544,7 @@ impl ReassemblyTable {
         events: &mut Vec<ReassemblyEvent>,
     ) {
         let payload = d.payload(d.policy);
-        if d.differing && !self.config.ambiguity.is_empty() {
+        if d.differs_in_payload() && !self.config.ambiguity.is_empty() {
             let mut groups: Vec<(Vec<u8>, Vec<Policy>)> = Vec::new();
             let mut discarded_by = Vec::new();
             let mut set = self.config.ambiguity.clone();
@@ -585,7 +592,7 @@ impl ReassemblyTable {
                 self.emit(events, ts, key, kind);
             }
         }
-        if d.differing && d.policy == Policy::Rfc5722 {
+        if d.discarded {
             return;
         }
         let Some((header, next_at)) = d.header.as_ref() else {
