@@ -14,7 +14,10 @@ use flowtide_dataflows::reassembly::{EventKind, Policy};
 use reassembly_common::*;
 
 /// (letter, offset, length, more) rows and (policy, 24 letters) rows of the Novak table.
-fn novak_table() -> Option<(Vec<(u8, u32, u32, bool)>, Vec<(Policy, String)>)> {
+/// Novak input rows and per-policy expectations.
+type NovakTable = (Vec<(u8, u32, u32, bool)>, Vec<(Policy, String)>);
+
+fn novak_table() -> Option<NovakTable> {
     let text = std::fs::read_to_string(corpus()?.join("_derived/suricata_novak_expected.md"))
         .expect("read novak file");
     let mut input = Vec::new();

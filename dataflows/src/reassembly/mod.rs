@@ -51,6 +51,22 @@
 //! bytes under every policy; when some overlap differed, the completed datagram is
 //! painted under every policy of the configured set and an ambiguity event names the
 //! groups of agreeing policies and the differing byte ranges.
+//!
+//! ## Output, time and limits
+//! * The reconstructed packet takes the header of the first-arrived offset-0 fragment.
+//!   IPv4: total length rewritten, MF and offset cleared, DF (and the reserved bit) kept as
+//!   on that fragment, header checksum recomputed. IPv6: fragment header removed, the
+//!   preceding next-header field patched, payload length fixed. Its time is the capture
+//!   time of the completing fragment. Bytes past the final fragment's end are ignored.
+//! * A datagram's deadline is its *first* fragment's time plus the timeout of its IP
+//!   version (Linux and Suricata do the same), enforced by `expire(frontier)` and at the
+//!   start of every `push`, never by waiting for later packets.
+//! * Memory is charged per stored fragment (data plus a fixed overhead), per stored
+//!   header and per datagram; exceeding the budget or the datagram count evicts the oldest
+//!   datagrams (first-fragment time, then key), reaching the fragment limit evicts the
+//!   datagram itself, and a fragment that alone exceeds the budget is dropped.
+//! * The first final fragment (MF=0) fixes the end; a later one with another end is dropped
+//!   (`conflicting_final`). An exact duplicate that carries no new final mark is not stored.
 
 pub mod datagram;
 pub mod event;

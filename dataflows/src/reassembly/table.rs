@@ -390,7 +390,9 @@ impl ReassemblyTable {
                     return self.emit(events, ts, key, kind);
                 }
             }
-            let r = d.analyse(off, f.data);
+            let mut r = d.analyse(off, f.data);
+            // A duplicate that brings the final-fragment mark is still news.
+            r.duplicate &= f.more || d.final_end.is_some();
             if let Some(earlier) = r.shrinks {
                 let kind = EventKind::Teardrop {
                     range: (off, end),
@@ -570,10 +572,10 @@ impl ReassemblyTable {
                 let mut ranges: Vec<Range> = Vec::new();
                 if let Some((first, rest)) = groups.split_first() {
                     for (b, _) in rest {
+                        let differs = first.0.iter().zip(b).map(|(x, y)| x != y);
                         let mut run: Option<u32> = None;
-                        for j in 0..=first.0.len() {
-                            let differs = j < first.0.len() && b[j] != first.0[j];
-                            match (differs, run) {
+                        for (j, d) in differs.chain(std::iter::once(false)).enumerate() {
+                            match (d, run) {
                                 (true, None) => run = Some(j as u32),
                                 (false, Some(s)) => {
                                     ranges.push((s, j as u32));
