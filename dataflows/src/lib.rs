@@ -20,4 +20,5 @@ pub mod hash;
 pub mod operators;
 pub mod order;
 pub mod packet;
+pub mod reassembly;
 pub mod time;

@@ -1,0 +1,204 @@
+//! The fragment buffer of one datagram: stored fragments in arrival order, the covered
+//! byte ranges, the final end, and the overlap analysis of a new fragment.
+
+use super::event::Range;
+use super::policy::{paint, FragmentView, Policy};
+
+/// Fixed memory charged per datagram in flight (bookkeeping, index entries).
+pub const DATAGRAM_OVERHEAD: usize = 256;
+/// Fixed memory charged per stored fragment besides its data.
+pub const FRAGMENT_OVERHEAD: usize = 32;
+
+/// One stored fragment.
+#[derive(Clone, Debug)]
+pub struct StoredFragment {
+    /// Offset in the fragmentable payload.
+    pub offset: u32,
+    /// Data.
+    pub data: Box<[u8]>,
+}
+
+impl StoredFragment {
+    /// One past the last byte.
+    pub fn end(&self) -> u32 {
+        self.offset + self.data.len() as u32
+    }
+}
+
+/// What a new fragment shares with the stored ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OverlapReport {
+    /// Extent of all bytes shared with stored fragments, if any.
+    pub extent: Option<Range>,
+    /// Merged ranges where the new data differs from some stored fragment's.
+    pub differing: Vec<Range>,
+    /// A stored fragment has the same offset, length and data.
+    pub duplicate: bool,
+    /// A stored fragment the new one starts inside of and ends before (teardrop shrink).
+    pub shrinks: Option<Range>,
+}
+
+/// All state of one datagram being reassembled.
+#[derive(Clone, Debug)]
+pub struct DatagramBuffer {
+    /// Capture time of the first fragment.
+    pub first_ns: u64,
+    /// When it times out.
+    pub deadline_ns: u64,
+    /// The policy it is reassembled with.
+    pub policy: Policy,
+    /// Fragments in arrival order.
+    pub fragments: Vec<StoredFragment>,
+    /// Merged, sorted ranges covered by stored fragments.
+    coverage: Vec<Range>,
+    /// End of the datagram per its first final fragment.
+    pub final_end: Option<u32>,
+    /// Largest end of stored data.
+    pub max_end: u32,
+    /// Header of the first-arrived offset-0 fragment (see `parse::ParsedFragment::header`).
+    pub header: Option<(Box<[u8]>, usize)>,
+    /// Merged byte ranges where overlapping fragments carried different data.
+    pub differing: Vec<Range>,
+    /// The datagram's policy is rfc5722 and it was discarded: it produces no output.
+    pub discarded: bool,
+    /// Memory charged to this datagram.
+    pub memory: usize,
+}
+
+impl DatagramBuffer {
+    /// An empty buffer.
+    pub fn new(first_ns: u64, deadline_ns: u64, policy: Policy) -> Self {
+        DatagramBuffer {
+            first_ns,
+            deadline_ns,
+            policy,
+            fragments: Vec::new(),
+            coverage: Vec::new(),
+            final_end: None,
+            max_end: 0,
+            header: None,
+            differing: Vec::new(),
+            discarded: false,
+            memory: DATAGRAM_OVERHEAD,
+        }
+    }
+
+    /// Compares a new fragment with the stored ones.
+    pub fn analyse(&self, offset: u32, data: &[u8]) -> OverlapReport {
+        let end = offset + data.len() as u32;
+        let mut r = OverlapReport::default();
+        let mut diff: Vec<Range> = Vec::new();
+        for f in &self.fragments {
+            let (s, e) = (offset.max(f.offset), end.min(f.end()));
+            if s >= e {
+                continue;
+            }
+            r.extent = Some(match r.extent {
+                None => (s, e),
+                Some((a, b)) => (a.min(s), b.max(e)),
+            });
+            if f.offset == offset && f.end() == end && *f.data == *data {
+                r.duplicate = true;
+            }
+            if f.offset < offset && end < f.end() && r.shrinks.is_none() {
+                r.shrinks = Some((f.offset, f.end()));
+            }
+            let mut run: Option<u32> = None;
+            for j in s..=e {
+                let differs =
+                    j < e && data[(j - offset) as usize] != f.data[(j - f.offset) as usize];
+                match (differs, run) {
+                    (true, None) => run = Some(j),
+                    (false, Some(st)) => {
+                        diff.push((st, j));
+                        run = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        r.differing = merge(diff);
+        r
+    }
+
+    /// Stores a fragment (after analysis) and returns the memory it was charged.
+    pub fn store(&mut self, offset: u32, data: &[u8]) -> usize {
+        let end = offset + data.len() as u32;
+        self.fragments.push(StoredFragment {
+            offset,
+            data: data.into(),
+        });
+        self.max_end = self.max_end.max(end);
+        self.coverage.push((offset, end));
+        self.coverage = merge(std::mem::take(&mut self.coverage));
+        let cost = data.len() + FRAGMENT_OVERHEAD;
+        self.memory += cost;
+        cost
+    }
+
+    /// True when the final fragment arrived and every byte before its end is covered.
+    pub fn is_complete(&self) -> bool {
+        match (self.final_end, self.coverage.first()) {
+            (Some(f), Some(&(s, e))) => s == 0 && e >= f && self.header.is_some(),
+            _ => false,
+        }
+    }
+
+    /// True when overlapping fragments differ on a byte before the end (the final end, or
+    /// `max_end` while it is unknown): only then can policies disagree.
+    pub fn differs_in_payload(&self) -> bool {
+        let end = self.final_end.unwrap_or(self.max_end);
+        self.differing.iter().any(|&(s, _)| s < end)
+    }
+
+    /// The payload under `policy` (up to the final end).
+    pub fn payload(&self, policy: Policy) -> Vec<u8> {
+        let len = self.final_end.unwrap_or(self.max_end) as usize;
+        let views: Vec<FragmentView<'_>> = self
+            .fragments
+            .iter()
+            .map(|f| FragmentView {
+                offset: f.offset,
+                data: &f.data,
+            })
+            .collect();
+        paint(policy, &views, len).0
+    }
+}
+
+/// Sorts and merges touching or overlapping ranges.
+pub fn merge(mut v: Vec<Range>) -> Vec<Range> {
+    v.sort_unstable();
+    let mut out: Vec<Range> = Vec::with_capacity(v.len());
+    for (s, e) in v {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analysis_finds_differences_duplicates_and_shrinks() {
+        let mut d = DatagramBuffer::new(0, 10, Policy::First);
+        d.store(0, b"AAAAAAAABBBBBBBB");
+        let r = d.analyse(0, b"AAAAAAAABBBBBBBB");
+        assert!(r.duplicate && r.differing.is_empty());
+        let r = d.analyse(8, b"BBBXBBBBCC");
+        assert_eq!(r.extent, Some((8, 16)));
+        assert_eq!(r.differing, vec![(11, 12)]);
+        assert!(!r.duplicate);
+        let r = d.analyse(4, b"AAAA");
+        assert_eq!(r.shrinks, Some((0, 16)));
+        assert_eq!(d.analyse(16, b"x").extent, None);
+        assert_eq!(
+            merge(vec![(5, 6), (0, 2), (2, 3), (6, 9)]),
+            vec![(0, 3), (5, 9)]
+        );
+    }
+}
