@@ -282,6 +282,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hot_record_stays_small() {
+        // One cache line and a half; the exchange and the flow table move it per packet.
+        assert!(std::mem::size_of::<Packet>() <= 112, "{}", std::mem::size_of::<Packet>());
+    }
+
+    #[test]
     fn v4_mapping_round_trips() {
         let a = Addr::from_v4([192, 0, 2, 1]);
         assert_eq!(a.as_v4(), Some([192, 0, 2, 1]));
