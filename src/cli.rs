@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use flowtide_dataflows::reassembly::Policy;
 
 /// flowtide: event-time network traffic analysis on timely dataflow.
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Write a reproducible synthetic capture.
     Synth(SynthArgs),
+    /// Reassemble the IP fragments of a capture into a new pcap file.
+    Defrag(DefragArgs),
 }
 
 /// `flowtide analyze`.
@@ -84,6 +87,21 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration_ns)]
     pub idle_timeout: u64,
 
+    /// IP fragment overlap policy for every destination (first, last, bsd, bsd-right,
+    /// linux, windows, solaris, rfc5722); default: bsd for IPv4, rfc5722 for IPv6.
+    #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+    pub frag_policy: Option<Policy>,
+
+    /// An IP datagram not complete this long after its first fragment is dropped (event
+    /// time).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ns)]
+    pub frag_timeout: u64,
+
+    /// Memory budget of each worker's fragment reassembly (bytes, or with a suffix: KiB,
+    /// MiB, GiB, k, M, G).
+    #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub frag_memory: u64,
+
     /// Snap length for live capture.
     #[arg(long, default_value_t = 262_144)]
     pub snaplen: i32,
@@ -122,6 +140,59 @@ pub struct SynthArgs {
     /// Unix time (seconds) of the first packet.
     #[arg(long, default_value_t = 1_700_000_000)]
     pub start: u64,
+}
+
+/// `flowtide defrag`.
+#[derive(Debug, Clone, Args)]
+pub struct DefragArgs {
+    /// Input pcap or pcapng file.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: String,
+    /// Output pcap file.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: PathBuf,
+    /// Overlap policy for every destination; default: bsd for IPv4, rfc5722 for IPv6.
+    #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+    pub policy: Option<Policy>,
+    /// An IP datagram not complete this long after its first fragment is dropped.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ns)]
+    pub timeout: u64,
+}
+
+/// Parses a reassembly policy name.
+pub fn parse_policy(s: &str) -> Result<Policy, String> {
+    s.parse()
+        .map_err(|e: flowtide_dataflows::reassembly::policy::UnknownPolicy| e.to_string())
+}
+
+/// Parses a byte count: `1048576`, `64MiB`, `512KiB`, `1GiB`, `10M`, `4k`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (try 64MiB, 1GiB, 1000000)"))?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "k" | "K" | "kB" | "KB" => 1e3,
+        "M" | "MB" => 1e6,
+        "G" | "GB" => 1e9,
+        u => {
+            return Err(format!(
+                "unknown unit {u:?} in {s:?} (use B, KiB, MiB, GiB, k, M, G)"
+            ))
+        }
+    };
+    let n = value * scale;
+    if !n.is_finite() || !(0.0..=1.8e19).contains(&n) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(n as u64)
 }
 
 /// Parses `1.5s`, `250ms`, `20us`, `100ns`, `2m`, `1h`, or a bare number of seconds, into
@@ -177,5 +248,16 @@ mod tests {
         assert!(parse_duration_ns("fast").is_err());
         assert!(parse_duration_ns("-1s").is_err());
         assert!(parse_duration_ns("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn sizes_and_policies() {
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("2k"), Ok(2000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("3 parsecs").is_err());
+        assert_eq!(parse_policy("bsd-right"), Ok(Policy::BsdRight));
+        assert!(parse_policy("bsdright").is_err());
     }
 }

@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod defrag;
 pub mod runtime;
 pub mod sink;
 pub mod synth;

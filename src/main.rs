@@ -9,12 +9,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbose = match &cli.command {
         Command::Analyze(a) => a.verbose,
-        Command::Synth(_) => 0,
+        Command::Synth(_) | Command::Defrag(_) => 0,
     };
     init_logging(verbose);
     let result = match cli.command {
         Command::Analyze(args) => flowtide::runtime::analyze::run(args),
         Command::Synth(args) => flowtide::synth::run_cli(&args),
+        Command::Defrag(args) => flowtide::defrag::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

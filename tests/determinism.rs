@@ -16,7 +16,14 @@ fn run(out: &Path, inputs: &[PathBuf], extra: &[&str]) -> Vec<String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = analyze(out, &args);
     assert_ok(&o, &format!("analyze {extra:?}"));
-    flow_lines(out)
+    outputs(out)
+}
+
+/// Flows, then reassembly events: both must be independent of the configuration.
+fn outputs(dir: &Path) -> Vec<String> {
+    let mut lines = flow_lines(dir);
+    lines.extend(jsonl_lines(dir, "reassembly"));
+    lines
 }
 
 fn totals(dir: &Path) -> (u64, u64, u64, u64) {
@@ -89,7 +96,7 @@ fn all_corpus_feeds_at_once_single_and_cluster() {
     analyze_cluster(&cluster, 2, 2, &a, &b);
     assert_eq!(
         w1,
-        flow_lines(&cluster),
+        outputs(&cluster),
         "2 processes x 2 workers differ from -w 1"
     );
     assert_eq!(totals(&tmp.path().join("w1")), totals(&cluster));
@@ -123,7 +130,7 @@ fn synthetic_capture_every_configuration() {
     let r = ["-r".to_string(), cap.display().to_string()];
     let r: Vec<&str> = r.iter().map(String::as_str).collect();
     analyze_cluster(&cluster, 2, 2, &r, &[]);
-    assert_eq!(base, flow_lines(&cluster), "2 processes x 2 workers differ");
+    assert_eq!(base, outputs(&cluster), "2 processes x 2 workers differ");
 }
 
 /// Paced replay gives the same records as replay at full speed.

@@ -10,8 +10,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use flowtide_dataflows::flow::FlowRecord;
-use flowtide_dataflows::operators::{FlowTable, FlowTableConfig};
+use flowtide_dataflows::operators::{FlowTable, FlowTableConfig, Reassemble};
 use flowtide_dataflows::packet::Packet;
+use flowtide_dataflows::reassembly::ReassemblyEvent;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
@@ -32,6 +33,7 @@ use crate::runtime::shared_file::SharedFile;
 use crate::runtime::stats::{FeedCounters, WorkerReport};
 use crate::sink::flow_json::FlowLine;
 use crate::sink::ordered_jsonl::{SinkErrors, WriteOrderedJsonl};
+use crate::sink::reassembly_json::EventLine;
 use crate::sink::summary::{RunSettings, Summary};
 
 /// Frames read between two steps of the worker.
@@ -178,9 +180,24 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<Packet>>>::new();
     // Each worker's latest capture time, sent once at the end and seen by every worker.
     let mut ends = InputHandle::<u64, CapacityContainerBuilder<Vec<u64>>>::new();
-    let flow_stats = worker.dataflow::<u64, _, _>(|scope| {
+    let (flow_stats, frag_stats) = worker.dataflow::<u64, _, _>(|scope| {
         let packets = scope.input_from(&mut input);
         let end_of_input = scope.input_from(&mut ends).broadcast();
+        let decoder = Decoder::default();
+        let (packets, events, frag_stats) = packets.reassemble(
+            end_of_input.clone(),
+            crate::defrag::reassembly_config(args.frag_policy, args.frag_timeout, args.frag_memory),
+            move |ip, ctx, p| decoder.decode_ip(ip, ctx, p).is_ok(),
+        );
+        events
+            .write_ordered_jsonl(
+                output_path(shared, "reassembly"),
+                threads,
+                |e: &ReassemblyEvent| (e.ts_ns, e.key),
+                |e: &ReassemblyEvent| EventLine::from(e),
+                Rc::clone(&errors),
+            )
+            .probe_with(&probe);
         let (flows, stats) = packets.flow_table(
             end_of_input,
             FlowTableConfig {
@@ -196,7 +213,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 Rc::clone(&errors),
             )
             .probe_with(&probe);
-        stats
+        (stats, frag_stats)
     });
 
     let mut report_input = InputHandle::<u64, CapacityContainerBuilder<Vec<WorkerReport>>>::new();
@@ -257,6 +274,8 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         flow_packets: stats.packets,
         flows: stats.flows,
         peak_open_flows: stats.peak_open_flows,
+        reassembly: frag_stats.borrow().table.clone(),
+        undecodable_datagrams: frag_stats.borrow().undecodable,
         wall_seconds: shared.started.elapsed().as_secs_f64(),
     });
     drop(report_input);
@@ -271,6 +290,11 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             tick_ms: args.tick as f64 / 1e6,
             max_disorder_ms: args.max_disorder as f64 / 1e6,
             idle_timeout_s: args.idle_timeout as f64 / 1e9,
+            frag_policy: args
+                .frag_policy
+                .map_or_else(|| "default".to_string(), |p| p.name().to_string()),
+            frag_timeout_s: args.frag_timeout as f64 / 1e9,
+            frag_memory_bytes: args.frag_memory,
             speed: args.speed,
             filter: args.filter.clone(),
         };

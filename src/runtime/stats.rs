@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use flowtide_dataflows::reassembly::Counters;
+
 use crate::decode::{SkipCounts, SkipReason};
 
 /// What one worker saw of one feed.
@@ -106,6 +108,10 @@ pub struct WorkerReport {
     pub flows: u64,
     /// Most flows open at once in this worker's flow table.
     pub peak_open_flows: u64,
+    /// This worker's fragment reassembly counters.
+    pub reassembly: Counters,
+    /// Reassembled datagrams this worker could not decode.
+    pub undecodable_datagrams: u64,
     /// Wall-clock seconds the worker ran.
     pub wall_seconds: f64,
 }

@@ -2,4 +2,5 @@
 
 pub mod flow_json;
 pub mod ordered_jsonl;
+pub mod reassembly_json;
 pub mod summary;

@@ -21,6 +21,12 @@ pub struct RunSettings {
     pub max_disorder_ms: f64,
     /// Flow idle timeout (s).
     pub idle_timeout_s: f64,
+    /// Fragment overlap policy (`default`: bsd for IPv4, rfc5722 for IPv6).
+    pub frag_policy: String,
+    /// Fragment reassembly timeout (s).
+    pub frag_timeout_s: f64,
+    /// Fragment reassembly memory budget per worker (bytes).
+    pub frag_memory_bytes: u64,
     /// Replay speed, if paced.
     pub speed: Option<f64>,
     /// BPF filter, if any.
@@ -58,6 +64,21 @@ pub struct FeedSummary {
     pub error: Option<String>,
     /// Kernel/interface drops (live).
     pub dropped: Option<u64>,
+}
+
+/// Fragment reassembly, all workers merged.
+#[derive(Debug, Default, Serialize)]
+pub struct ReassemblySummary {
+    /// Fragments given to the reassemblers.
+    pub fragments: u64,
+    /// Datagrams reassembled (IPv6 atomic fragments included).
+    pub reassembled: u64,
+    /// Fragments dropped without being stored (malformed, duplicates, too large, ...).
+    pub dropped_fragments: u64,
+    /// Reassembled datagrams that did not decode (dropped).
+    pub undecodable: u64,
+    /// Events per kind (`reassembly.jsonl` has one line per event).
+    pub events: BTreeMap<String, u64>,
 }
 
 /// One worker in the summary.
@@ -104,6 +125,8 @@ pub struct Summary {
     pub packets_per_second: f64,
     /// Flows written.
     pub flows: u64,
+    /// Fragment reassembly.
+    pub reassembly: ReassemblySummary,
     /// Feeds.
     pub feeds: Vec<FeedSummary>,
     /// Workers.
@@ -151,6 +174,16 @@ impl Summary {
                 peak_open_flows: r.peak_open_flows,
             })
             .collect();
+        let mut reassembly = ReassemblySummary::default();
+        for r in &reports {
+            reassembly.fragments += r.reassembly.fragments;
+            reassembly.reassembled += r.reassembly.reassembled;
+            reassembly.dropped_fragments += r.reassembly.dropped_fragments;
+            reassembly.undecodable += r.undecodable_datagrams;
+            for (k, v) in &r.reassembly.events {
+                *reassembly.events.entry(k.clone()).or_insert(0) += v;
+            }
+        }
         Summary {
             flowtide_version: env!("CARGO_PKG_VERSION"),
             started: iso8601(started_ns),
@@ -167,6 +200,7 @@ impl Summary {
                 0.0
             },
             flows: workers.iter().map(|w| w.flows).sum(),
+            reassembly,
             feeds,
             workers,
             settings,

@@ -1,5 +1,8 @@
 //! Dataflow operators, one per module, each an extension trait on timely streams.
 
 pub mod flow_table;
+pub mod reassemble;
 
+pub use crate::reassembly::ReassemblyConfig;
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableStats};
+pub use reassemble::{Reassemble, ReassembleStats, ReassembleStatsHandle};
