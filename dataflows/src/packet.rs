@@ -284,7 +284,11 @@ mod tests {
     #[test]
     fn hot_record_stays_small() {
         // One cache line and a half; the exchange and the flow table move it per packet.
-        assert!(std::mem::size_of::<Packet>() <= 112, "{}", std::mem::size_of::<Packet>());
+        assert!(
+            std::mem::size_of::<Packet>() <= 112,
+            "{}",
+            std::mem::size_of::<Packet>()
+        );
     }
 
     #[test]
