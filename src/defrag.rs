@@ -21,7 +21,6 @@ use std::io::BufWriter;
 use anyhow::{anyhow, bail, Context as _, Result};
 use flowtide_dataflows::hash::FastMap;
 use flowtide_dataflows::packet::Packet;
-use flowtide_dataflows::reassembly::parse::parse_fragment;
 use flowtide_dataflows::reassembly::{
     EventKind, FragKey, Policy, PolicyMap, ReassemblyConfig, ReassemblyTable,
 };
@@ -57,19 +56,6 @@ pub struct DefragReport {
     pub reassembled: u64,
     /// Events per kind.
     pub events: std::collections::BTreeMap<String, u64>,
-}
-
-/// The key the table gives a fragment.
-fn frag_key(p: &Packet) -> Option<FragKey> {
-    let f = parse_fragment(p.bytes.as_deref()?).ok()?;
-    Some(FragKey {
-        ctx: p.ctx,
-        ip_version: f.version,
-        src: f.src,
-        dst: f.dst,
-        protocol: f.protocol,
-        id: f.id,
-    })
 }
 
 /// The bytes before the IP packet `ip` in `frame`, when `ip` occurs in it.
@@ -145,7 +131,7 @@ fn defrag(
         report.fragments += 1;
         let ip = packet.bytes.as_deref().unwrap_or_default();
         let prefix = link_prefix(frame.data, ip).unwrap_or_default();
-        if let Some(key) = frag_key(&packet) {
+        if let Some(key) = FragKey::of_packet(&packet) {
             let first = packet.frag_offset == 0;
             let e = prefixes
                 .entry(key)

@@ -13,7 +13,6 @@ use crate::flow_key::fragment_route;
 use crate::hash::FastMap;
 use crate::order::EventTimeBuffer;
 use crate::packet::{flags, Context, Packet};
-use crate::reassembly::parse::parse_fragment;
 use crate::reassembly::{
     Counters, EventKind, FragKey, Reassembled, ReassemblyConfig, ReassemblyEvent, ReassemblyTable,
 };
@@ -35,19 +34,6 @@ pub type ReassembleStatsHandle = Rc<RefCell<ReassembleStats>>;
 enum Out {
     Packet(Packet),
     Event(ReassemblyEvent),
-}
-
-/// The key of a fragment as the table computes it (context plus the parsed header).
-fn frag_key(p: &Packet) -> Option<FragKey> {
-    let f = parse_fragment(p.bytes.as_deref()?).ok()?;
-    Some(FragKey {
-        ctx: p.ctx,
-        ip_version: f.version,
-        src: f.src,
-        dst: f.dst,
-        protocol: f.protocol,
-        id: f.id,
-    })
 }
 
 /// The reassembly state of one worker: the [`ReassemblyTable`] plus what the operator
@@ -88,7 +74,7 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
         packets: &mut Vec<Packet>,
         events: &mut Vec<ReassemblyEvent>,
     ) {
-        if let Some(key) = frag_key(p) {
+        if let Some(key) = FragKey::of_packet(p) {
             let e = self.frames.entry(key).or_insert((p.ts_ns, 0));
             e.1 += u64::from(p.frame_len);
         }

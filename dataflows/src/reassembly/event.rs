@@ -28,6 +28,22 @@ pub struct FragKey {
     pub id: u32,
 }
 
+impl FragKey {
+    /// The key of a fragment packet as the reassembly table computes it (its context plus
+    /// the parsed IP header), `None` when the packet holds no parsable fragment.
+    pub fn of_packet(p: &crate::packet::Packet) -> Option<FragKey> {
+        let f = super::parse::parse_fragment(p.bytes.as_deref()?).ok()?;
+        Some(FragKey {
+            ctx: p.ctx,
+            ip_version: f.version,
+            src: f.src,
+            dst: f.dst,
+            protocol: f.protocol,
+            id: f.id,
+        })
+    }
+}
+
 /// Why a datagram was evicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
