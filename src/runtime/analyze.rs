@@ -15,7 +15,7 @@ use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
+use timely::dataflow::operators::{Concat, Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
@@ -178,13 +178,17 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
 
     let probe = ProbeHandle::new();
     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<Packet>>>::new();
+    // IP fragments travel on their own input, to the reassembler; everything else goes
+    // straight to the flow table.
+    let mut frag_input = InputHandle::<u64, CapacityContainerBuilder<Vec<Packet>>>::new();
     // Each worker's latest capture time, sent once at the end and seen by every worker.
     let mut ends = InputHandle::<u64, CapacityContainerBuilder<Vec<u64>>>::new();
     let (flow_stats, frag_stats) = worker.dataflow::<u64, _, _>(|scope| {
         let packets = scope.input_from(&mut input);
+        let fragments = scope.input_from(&mut frag_input);
         let end_of_input = scope.input_from(&mut ends).broadcast();
         let decoder = Decoder::default();
-        let (packets, events, frag_stats) = packets.reassemble(
+        let (reassembled, events, frag_stats) = fragments.reassemble_fragments(
             end_of_input.clone(),
             crate::defrag::reassembly_config(args.frag_policy, args.frag_timeout, args.frag_memory),
             move |ip, ctx, p| decoder.decode_ip(ip, ctx, p).is_ok(),
@@ -198,7 +202,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 Rc::clone(&errors),
             )
             .probe_with(&probe);
-        let (flows, stats) = packets.flow_table(
+        let (flows, stats) = packets.concat(reassembled).flow_table(
             end_of_input,
             FlowTableConfig {
                 idle_timeout_ns: args.idle_timeout,
@@ -231,15 +235,21 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let (mut ingest, open_failures) = open_feeds(shared, local);
     let lag = (4 * args.tick).max(args.max_disorder);
     let mut batch: Vec<Packet> = Vec::with_capacity(BATCH);
+    let mut frag_batch: Vec<Packet> = Vec::new();
     loop {
-        let status = ingest.fill(&mut batch, BATCH);
+        let status = ingest.fill(&mut batch, &mut frag_batch, BATCH);
         if !batch.is_empty() {
             input.send_batch(&mut batch);
             batch.clear();
         }
+        if !frag_batch.is_empty() {
+            frag_input.send_batch(&mut frag_batch);
+            frag_batch.clear();
+        }
         match ingest.stamp_time(args.tick) {
             Some(t) if t > *input.time() => {
                 input.advance_to(t);
+                frag_input.advance_to(t);
                 ends.advance_to(t);
             }
             Some(_) => {}
@@ -259,6 +269,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         ends.send(t);
     }
     drop(input);
+    drop(frag_input);
     drop(ends);
     while !probe.done() {
         worker.step_or_park(None);

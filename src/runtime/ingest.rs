@@ -269,8 +269,14 @@ impl Ingest {
             .max()
     }
 
-    /// Moves up to `budget` frames' worth of packets into `batch`.
-    pub fn fill(&mut self, batch: &mut Vec<Packet>, budget: usize) -> FillStatus {
+    /// Moves up to `budget` frames' worth of packets into `batch`, IP fragments into
+    /// `fragments` (so that unfragmented packets bypass reassembly).
+    pub fn fill(
+        &mut self,
+        batch: &mut Vec<Packet>,
+        fragments: &mut Vec<Packet>,
+        budget: usize,
+    ) -> FillStatus {
         if self.stop.load(Ordering::Relaxed) {
             for f in &mut self.feeds {
                 f.done = true;
@@ -321,7 +327,11 @@ impl Ingest {
                 }
             }
             if let Some((_, Some(p))) = next.pending.take() {
-                batch.push(p);
+                if p.is_fragment() {
+                    fragments.push(p);
+                } else {
+                    batch.push(p);
+                }
             }
         }
         self.progress.packets.fetch_add(frames, Ordering::Relaxed);

@@ -223,6 +223,23 @@ pub trait Reassemble<'scope> {
     )
     where
         D: Fn(&[u8], Context, &mut Packet) -> bool + 'static;
+
+    /// The reassembler for a stream that carries only fragments (a source that already
+    /// separates them, so the unfragmented majority bypasses this operator entirely);
+    /// returns (reassembled datagrams, events, counters). Non-fragments given to it are
+    /// passed to the table anyway and reported as malformed.
+    fn reassemble_fragments<D>(
+        self,
+        end_of_input: StreamVec<'scope, u64, u64>,
+        config: ReassemblyConfig,
+        decode: D,
+    ) -> (
+        StreamVec<'scope, u64, Packet>,
+        StreamVec<'scope, u64, ReassemblyEvent>,
+        ReassembleStatsHandle,
+    )
+    where
+        D: Fn(&[u8], Context, &mut Packet) -> bool + 'static;
 }
 
 impl<'scope> Reassemble<'scope> for StreamVec<'scope, u64, Packet> {
@@ -239,11 +256,30 @@ impl<'scope> Reassemble<'scope> for StreamVec<'scope, u64, Packet> {
     where
         D: Fn(&[u8], Context, &mut Packet) -> bool + 'static,
     {
-        let stats: ReassembleStatsHandle = Rc::default();
-        let stats_out = Rc::clone(&stats);
         let mut parts = self.partition(2, |p: Packet| (u64::from(p.is_fragment()), p));
         let fragments = parts.pop().expect("two parts");
         let whole = parts.pop().expect("two parts");
+        let (reassembled, events, stats) =
+            fragments.reassemble_fragments(end_of_input, config, decode);
+        (whole.concat(reassembled), events, stats)
+    }
+
+    fn reassemble_fragments<D>(
+        self,
+        end_of_input: StreamVec<'scope, u64, u64>,
+        config: ReassemblyConfig,
+        decode: D,
+    ) -> (
+        StreamVec<'scope, u64, Packet>,
+        StreamVec<'scope, u64, ReassemblyEvent>,
+        ReassembleStatsHandle,
+    )
+    where
+        D: Fn(&[u8], Context, &mut Packet) -> bool + 'static,
+    {
+        let stats: ReassembleStatsHandle = Rc::default();
+        let stats_out = Rc::clone(&stats);
+        let fragments = self;
         let pact = Exchange::new(fragment_route);
         let out = fragments.binary_frontier(
             end_of_input,
@@ -301,7 +337,7 @@ impl<'scope> Reassemble<'scope> for StreamVec<'scope, u64, Packet> {
         });
         let events = split.pop().expect("two parts").flat_map(|r| r.err());
         let reassembled = split.pop().expect("two parts").flat_map(|r| r.ok());
-        (whole.concat(reassembled), events, stats_out)
+        (reassembled, events, stats_out)
     }
 }
 
