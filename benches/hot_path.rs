@@ -98,6 +98,18 @@ fn benches(c: &mut Criterion) {
             black_box(n)
         })
     });
+    g.bench_function("read_pcap_libpcap", |b| {
+        b.iter(|| {
+            let Ok(mut cap) = pcap::Capture::from_file(&path) else {
+                return 0;
+            };
+            let mut n = 0u64;
+            while let Ok(p) = cap.next_packet() {
+                n += u64::from(p.header.caplen);
+            }
+            black_box(n)
+        })
+    });
     g.finish();
 }
 

@@ -1085,69 +1085,6 @@ fn live_capture_on_a_nonexistent_interface_is_a_clear_error() {
     }
 }
 
-// --------------------------------------------------------------------- throughput
-
-/// Reads `path` `rounds` times with `next`, returning (packets, checksum, seconds).
-fn time_rounds(rounds: u32, mut next: impl FnMut() -> (u64, u64)) -> (u64, u64, f64) {
-    let start = std::time::Instant::now();
-    let (mut packets, mut sum) = (0u64, 0u64);
-    for _ in 0..rounds {
-        let (p, s) = next();
-        packets += p;
-        sum = sum.wrapping_add(s);
-    }
-    (packets, sum, start.elapsed().as_secs_f64())
-}
-
-/// Manual throughput comparison with libpcap (no timing assertions). Run with
-/// `cargo test --release --test capture_files -- --ignored --nocapture throughput`.
-#[test]
-#[ignore = "manual benchmark"]
-fn throughput_against_libpcap() {
-    let Some(corpus) = corpus() else { return };
-    for rel in [
-        "pcapplusplus/Tests/ExamplesTest/pcap_examples/ip-frag.pcap",
-        "suricata-verify/tests/ipv6-evasion/ipv6-dos-with-ext-headers-6/denial6-6.pcap",
-        "stopddos/amp.UDP.snmp.src161.pcapng",
-    ] {
-        let path = corpus.join(rel);
-        if !path.exists() {
-            println!("skipping {rel}: missing");
-            continue;
-        }
-        let p = path.to_str().expect("utf-8").to_owned();
-        let per_round = read_path(&path).expect("opens").frames.len() as u32;
-        let rounds = (6_000_000 / per_round.max(1)).max(1);
-        let ours = time_rounds(rounds, || {
-            let mut f = CaptureFile::open(&p).expect("opens");
-            let (mut n, mut s) = (0u64, 0u64);
-            while let Ok(Poll::Frame(fr)) = f.next_frame() {
-                n += 1;
-                s = s.wrapping_add(fr.ts_ns ^ fr.data.len() as u64 ^ u64::from(fr.data[0]));
-            }
-            (n, s)
-        });
-        let theirs = time_rounds(rounds, || {
-            let mut c = Capture::from_file_with_precision(&p, Precision::Nano).expect("opens");
-            let (mut n, mut s) = (0u64, 0u64);
-            while let Ok(pk) = c.next_packet() {
-                n += 1;
-                let ts = pk.header.ts.tv_sec as u64 * 1_000_000_000 + pk.header.ts.tv_usec as u64;
-                s = s.wrapping_add(ts ^ pk.data.len() as u64 ^ u64::from(pk.data[0]));
-            }
-            (n, s)
-        });
-        assert_eq!(ours.0, theirs.0);
-        println!(
-            "{rel}: {} packets x {rounds} rounds: flowtide {:.2} ns/packet, libpcap {:.2} ns/packet (checksums {})",
-            per_round,
-            ours.2 * 1e9 / ours.0 as f64,
-            theirs.2 * 1e9 / theirs.0 as f64,
-            if ours.1 == theirs.1 { "equal" } else { "DIFFER" },
-        );
-    }
-}
-
 /// Opens the loopback interface; `None` (with a message) when this environment cannot
 /// capture there.
 fn open_loopback(filter: &str) -> Option<LiveCapture> {

@@ -528,22 +528,3 @@ fn tshark_accepts_the_capture() {
         "v6 {reassembled_v6}/{last_v6}"
     );
 }
-
-/// Writes a capture to `$SYNTH_OUT` (`SYNTH_PACKETS` packets, `SYNTH_SEED`,
-/// `SYNTH_RATE`, `SYNTH_FLOWS`); a tool for manual inspection, run with `--ignored`.
-#[test]
-#[ignore]
-fn dump() {
-    let path = std::env::var("SYNTH_OUT").unwrap_or_else(|_| "/tmp/synth.pcap".into());
-    let opts = SynthOptions {
-        packets: env("SYNTH_PACKETS").unwrap_or(100_000),
-        seed: env("SYNTH_SEED").unwrap_or(1),
-        rate_pps: env("SYNTH_RATE").unwrap_or(20_000.0),
-        flows_hint: env("SYNTH_FLOWS"),
-        ..SynthOptions::default()
-    };
-    let file = std::fs::File::create(&path).expect("create output");
-    let t = std::time::Instant::now();
-    let report = generate(&opts, file).expect("generate");
-    eprintln!("{:?} in {:?}", report, t.elapsed());
-}
