@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hash::StableHasher;
-use crate::packet::{proto, Addr, Context, Packet, TunnelKind};
+use crate::packet::{proto, Addr, Context, Packet};
 
 /// One endpoint of a flow.
 #[derive(
@@ -49,13 +49,14 @@ impl FlowKey {
     /// The canonical key of a packet, and whether the packet travels `lo -> hi`.
     ///
     /// The context is part of the key, except for tunnel ids that differ between the two
-    /// directions of one conversation (GTP-U TEIDs are chosen by each receiving end): for
-    /// those the symmetric digest of the outer endpoints identifies the tunnel.
+    /// directions of one conversation (GTP-U TEIDs and PPTP call ids are chosen by each
+    /// receiving end): for those the symmetric digest of the outer endpoints identifies
+    /// the tunnel.
     #[inline]
     pub fn of(p: &Packet) -> (FlowKey, bool) {
         let (sport, dport) = flow_ports(p);
         let mut ctx = p.ctx;
-        if ctx.tunnel == TunnelKind::GtpU {
+        if ctx.tunnel.id_is_per_direction() {
             ctx.tunnel_id = 0;
         }
         let a = Endpoint {
@@ -132,4 +133,47 @@ pub fn fragment_route(p: &Packet) -> u64 {
     h.write_u64(d);
     h.write_u64((p.ip_id as u64) | (p.protocol as u64) << 32 | (p.ip_version as u64) << 40);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::TunnelKind;
+
+    fn tunnelled(kind: TunnelKind, id: u32, forward: bool) -> Packet {
+        let (a, b) = (Addr::from_v4([10, 0, 0, 1]), Addr::from_v4([10, 0, 0, 2]));
+        let (src, dst, sport, dport) = if forward {
+            (a, b, 5060, 5061)
+        } else {
+            (b, a, 5061, 5060)
+        };
+        let ctx = Context {
+            tunnel: kind,
+            tunnel_id: id,
+            outer: 77,
+            ..Context::default()
+        };
+        Packet {
+            protocol: 17,
+            src,
+            dst,
+            sport,
+            dport,
+            ctx,
+            ..Packet::default()
+        }
+    }
+
+    #[test]
+    fn per_direction_tunnel_ids_do_not_split_a_flow() {
+        for kind in [TunnelKind::GtpU, TunnelKind::Pptp] {
+            let (k1, _) = FlowKey::of(&tunnelled(kind, 1111, true));
+            let (k2, _) = FlowKey::of(&tunnelled(kind, 2222, false));
+            assert_eq!(k1, k2, "{kind:?}");
+        }
+        // A GRE key names the tunnel: different keys are different tunnels.
+        let (k1, _) = FlowKey::of(&tunnelled(TunnelKind::Gre, 1111, true));
+        let (k2, _) = FlowKey::of(&tunnelled(TunnelKind::Gre, 2222, false));
+        assert_ne!(k1, k2);
+    }
 }

@@ -100,9 +100,18 @@ pub enum TunnelKind {
     Teredo = 10,
     /// Geneve (id = VNI).
     Geneve = 11,
+    /// PPTP's enhanced GRE (GRE version 1; id = the receiving peer's call id).
+    Pptp = 12,
 }
 
 impl TunnelKind {
+    /// True when the tunnel id names the receiving end, so the two directions of one
+    /// conversation carry different ids (GTP-U TEIDs, PPTP call ids): such ids identify
+    /// a direction, not the tunnel, and stay out of flow keys.
+    pub fn id_is_per_direction(self) -> bool {
+        matches!(self, TunnelKind::GtpU | TunnelKind::Pptp)
+    }
+
     /// A short lowercase name, as written in output records.
     pub fn name(self) -> &'static str {
         match self {
@@ -118,6 +127,7 @@ impl TunnelKind {
             TunnelKind::SixInSix => "6in6",
             TunnelKind::Teredo => "teredo",
             TunnelKind::Geneve => "geneve",
+            TunnelKind::Pptp => "pptp",
         }
     }
 }
@@ -134,8 +144,9 @@ pub struct Context {
     /// Kind of the innermost tunnel.
     pub tunnel: TunnelKind,
     /// Identifier of the innermost tunnel (GRE key, VXLAN/Geneve VNI, GTP-U TEID, ERSPAN
-    /// session id), 0 when the tunnel has none (PPTP's per-direction call id is not
-    /// reported). GTP-U TEIDs differ per direction and are left out of flow keys.
+    /// session id, PPTP call id), 0 when the tunnel has none. GTP-U TEIDs and PPTP call
+    /// ids differ per direction and are left out of flow keys
+    /// ([`TunnelKind::id_is_per_direction`]).
     pub tunnel_id: u32,
     /// A stable 32-bit digest of every outer layer (tunnel endpoints in a
     /// direction-independent order, outer tunnel ids, MPLS labels, VLAN tags beyond the

@@ -10,7 +10,7 @@
 //!
 //! Rules:
 //! - GRE version 0 (RFC 2784/2890: optional checksum, key = tunnel id, sequence number)
-//!   and version 1 (RFC 2637 enhanced GRE: key = payload length + call id; the call id differs per direction, so the tunnel id is 0,
+//!   and version 1 (RFC 2637 enhanced GRE: key = payload length + call id = tunnel id, kind `Pptp`,
 //!   optional sequence and acknowledgment numbers, PPP only). Any other version, version 0
 //!   with the (deprecated RFC 1701) routing bit, or a version 1 header that is not
 //!   key-bearing PPP is [`SkipReason::BadTunnel`]; so is a GRE header longer than the
@@ -241,6 +241,8 @@ pub(super) fn ip_in_ip(
 
 /// A parsed GRE header.
 struct GreHeader {
+    /// Version 1 (PPTP's enhanced GRE).
+    enhanced: bool,
     /// Protocol type.
     protocol: u16,
     /// Key (version 0) or call id (version 1), 0 when absent.
@@ -270,10 +272,9 @@ fn gre_header(data: &[u8]) -> Result<Option<GreHeader>, SkipReason> {
             (key, len)
         }
         1 if flags & (GRE_C | GRE_R) == 0 && flags & GRE_K != 0 && protocol == ethertype::PPP => {
-            // The call id names the receiving peer's end of the call, so it differs between
-            // the two directions of one session: it cannot identify the tunnel for a
-            // bidirectional flow. The outer endpoint digest does that; report id 0.
-            let call_id = be16(data, GRE_V1_CALL_ID).map(|_| 0);
+            // The call id names the receiving peer's end of the call, so it differs
+            // between the two directions (flow keys leave it out, see TunnelKind).
+            let call_id = be16(data, GRE_V1_CALL_ID).map(u32::from);
             let len = GRE_BASE_LEN + GRE_FIELD_LEN + optional(GRE_S) + optional(GRE_A);
             (call_id, len)
         }
@@ -281,6 +282,7 @@ fn gre_header(data: &[u8]) -> Result<Option<GreHeader>, SkipReason> {
     };
     match key {
         Some(key) if data.len() >= len => Ok(Some(GreHeader {
+            enhanced: flags & GRE_VERSION == 1,
             protocol,
             key,
             sequence,
@@ -313,7 +315,12 @@ pub(super) fn gre(
         // No payload (e.g. a PPTP acknowledgment), or cut by the snap length.
         return keep_gre(upper, header.len, out);
     }
-    let gre = (TunnelKind::Gre, header.key);
+    let kind = if header.enhanced {
+        TunnelKind::Pptp
+    } else {
+        TunnelKind::Gre
+    };
+    let gre = (kind, header.key);
     let (tunnel, offset, inner): ((TunnelKind, u32), usize, InnerDecoder) = match header.protocol {
         ethertype::IPV4 => (gre, 0, ip::decode_ipv4),
         ethertype::IPV6 => (gre, 0, ip::decode_ipv6),
