@@ -22,3 +22,4 @@ pub mod order;
 pub mod packet;
 pub mod reassembly;
 pub mod time;
+pub mod window;
