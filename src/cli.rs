@@ -87,6 +87,33 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration_ns)]
     pub idle_timeout: u64,
 
+    /// A flow is split after lasting this long; the next packet starts a new flow.
+    #[arg(long, value_name = "DURATION", default_value = "1800s", value_parser = parse_duration_ns)]
+    pub active_timeout: u64,
+
+    /// How long a TCP flow stays open after its close (FIN both ways, or RST) to absorb
+    /// the last ACKs and retransmissions.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_ns)]
+    pub tcp_linger: u64,
+
+    /// Do not end TCP flows on FIN/RST: only timeouts and the end of input end flows (as
+    /// NFStream does).
+    #[arg(long)]
+    pub no_tcp_teardown: bool,
+
+    /// Also write the flows as CSV (`flows.csv`, stable column order).
+    #[arg(long)]
+    pub flows_csv: bool,
+
+    /// Length of the event-time windows of `windows.jsonl`.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration_ns)]
+    pub window: u64,
+
+    /// Distance between window starts for hopping windows (default: the window length,
+    /// i.e. tumbling windows); the window length must be a multiple of it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration_ns)]
+    pub window_slide: Option<u64>,
+
     /// IP fragment overlap policy for every destination (first, last, bsd, bsd-right,
     /// linux, windows, solaris, rfc5722); default: bsd for IPv4, rfc5722 for IPv6.
     #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
@@ -117,6 +144,33 @@ pub struct AnalyzeArgs {
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+impl AnalyzeArgs {
+    /// The window settings, checked.
+    pub fn window_config(&self) -> Result<flowtide_dataflows::window::WindowConfig, String> {
+        let config = flowtide_dataflows::window::WindowConfig {
+            size_ns: self.window,
+            slide_ns: self.window_slide.unwrap_or(self.window),
+        };
+        config
+            .validate()
+            .map_err(|e| format!("--window/--window-slide: {e}"))?;
+        Ok(config)
+    }
+
+    /// The flow table settings.
+    pub fn flow_table_config(
+        &self,
+    ) -> Result<flowtide_dataflows::operators::FlowTableConfig, String> {
+        Ok(flowtide_dataflows::operators::FlowTableConfig {
+            idle_timeout_ns: self.idle_timeout,
+            active_timeout_ns: self.active_timeout,
+            tcp_teardown: !self.no_tcp_teardown,
+            tcp_linger_ns: self.tcp_linger,
+            window: Some(self.window_config()?),
+        })
+    }
 }
 
 /// `flowtide synth`.
@@ -193,6 +247,14 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(n as u64)
+}
+
+/// Like [`parse_duration_ns`], but zero is refused.
+pub fn parse_positive_duration_ns(s: &str) -> Result<u64, String> {
+    match parse_duration_ns(s)? {
+        0 => Err("must be longer than zero".to_string()),
+        ns => Ok(ns),
+    }
 }
 
 /// Parses `1.5s`, `250ms`, `20us`, `100ns`, `2m`, `1h`, or a bare number of seconds, into
