@@ -3,11 +3,13 @@
 //! `_derived/tshark_reassembly/<capture path with '/' as '_'>.tsv` lists, per capture, the
 //! frames where Wireshark 4.0.17 completed an IPv4 or IPv6 reassembly: addresses,
 //! identification and reassembled length (the fragmentable payload: after the IPv4 header,
-//! after the IPv6 fragment header). Wireshark does not time datagrams out, keeps no
-//! per-datagram fragment limit, and on overlap keeps the data it already has; so flowtide
-//! runs like `flowtide defrag --policy first --timeout 1000000s` (the same loop as the CLI:
-//! decoder, then one `ReassemblyTable` in capture order), and the CLI itself is run too and
-//! must report the same number of datagrams.
+//! after the IPv6 fragment header). Wireshark does not time datagrams out and keeps no
+//! per-datagram fragment limit. On overlap it copies the fragments in offset order and
+//! keeps the bytes already copied, i.e. the lowest offset wins: that is flowtide's `bsd`,
+//! not `first` (checked byte for byte on Baggett's `final_frags.pcap` below, the one
+//! capture whose policies differ). So flowtide runs like `flowtide defrag --policy bsd
+//! --timeout 1000000s` (the same loop as the CLI: decoder, then one `ReassemblyTable` in
+//! capture order), and the CLI itself is run too and must report as many datagrams.
 //!
 //! For each capture the completed datagrams must match Wireshark's one to one on (IP
 //! version, source, destination, identification, reassembled length). Captures where
@@ -94,6 +96,8 @@ struct Datagram {
     dst: IpAddr,
     id: u32,
     len: usize,
+    /// The reassembled payload (not compared with the tsv, which has no bytes).
+    payload: Vec<u8>,
 }
 
 /// One reassembly Wireshark reports. In tunnels a frame lists every IP layer's
@@ -169,11 +173,11 @@ fn parse_tsv(text: &str) -> Vec<Reported> {
     out
 }
 
-/// The datagrams `flowtide defrag --policy first` completes, in order (the CLI's loop).
-fn flowtide_datagrams(path: &Path) -> Vec<Datagram> {
+/// The datagrams `flowtide defrag --policy P` completes, in order (the CLI's loop).
+fn flowtide_datagrams(path: &Path, policy: Policy) -> Vec<Datagram> {
     let mut f = CaptureFile::open(&path.display().to_string()).expect("open capture");
     let decoder = Decoder::default();
-    let config = flowtide::defrag::reassembly_config(Some(Policy::First), 1_000_000 * NS, 64 << 20);
+    let config = flowtide::defrag::reassembly_config(Some(policy), 1_000_000 * NS, 64 << 20);
     let mut table = ReassemblyTable::new(config);
     let (mut done, mut events) = (Vec::new(), Vec::new());
     let mut p = Packet::default();
@@ -209,6 +213,7 @@ fn flowtide_datagrams(path: &Path) -> Vec<Datagram> {
                 dst: r.key.dst.to_ip(),
                 id: r.key.id,
                 len: r.bytes.len() - header,
+                payload: r.bytes[header..].to_vec(),
             });
         }
         events.clear();
@@ -227,7 +232,7 @@ fn cli_count(path: &Path, dir: &Path) -> u64 {
         .arg(path)
         .arg("-w")
         .arg(&out)
-        .args(["--policy", "first", "--timeout", "1000000s"])
+        .args(["--policy", "bsd", "--timeout", "1000000s"])
         .output()
         .expect("run flowtide");
     assert_ok(&o, &format!("defrag {}", path.display()));
@@ -277,7 +282,7 @@ fn reassembly_matches_wireshark() {
         };
         checked += 1;
         let want = parse_tsv(&text);
-        let got = flowtide_datagrams(&capture);
+        let got = flowtide_datagrams(&capture, Policy::Bsd);
         assert_eq!(
             cli_count(&capture, tmp.path()),
             got.len() as u64,
@@ -315,4 +320,25 @@ fn reassembly_matches_wireshark() {
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Which policy Wireshark's reassembly is: on `final_frags.pcap` (overlapping fragments
+/// with different data) `tshark -x` shows this reassembled UDP datagram for frame 9
+/// (Wireshark 4.0.17; transcribed here): flowtide's `bsd` gives the same bytes, `first`
+/// does not.
+#[test]
+fn wireshark_overlap_policy_is_bsd() {
+    let Some(root) = corpus() else { return };
+    let input = root.join("baggett-reassembler/sample_packets/final_frags.pcap");
+    let mut wireshark = vec![0x04, 0x01, 0x1f, 0x40, 0x00, 0x49, 0x43, 0x23];
+    wireshark
+        .extend_from_slice(b"GET /etc/passwd\nHost:www.supersecret.net\nUser-Agent:good-browser\n");
+    assert_eq!(wireshark.len(), 73);
+    let bsd = flowtide_datagrams(&input, Policy::Bsd);
+    assert_eq!(bsd.len(), 1);
+    assert_eq!(bsd[0].payload, wireshark);
+    let first = flowtide_datagrams(&input, Policy::First);
+    assert_eq!(first.len(), 1);
+    assert_ne!(first[0].payload, wireshark);
+    assert!(first[0].payload.ends_with(b"User-Agent:evil-browser\n"));
 }
