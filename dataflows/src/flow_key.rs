@@ -120,7 +120,9 @@ fn flow_ports(p: &Packet) -> (u16, u16) {
 }
 
 /// The stable route of an IP fragment: encapsulation context, source, destination,
-/// protocol and IP identification, so every fragment of one datagram meets on one worker.
+/// protocol (IPv4 only: an IPv6 datagram's fragments may name different next headers,
+/// RFC 8200 §4.5) and IP identification, so every fragment of one datagram meets on one
+/// worker.
 #[inline]
 pub fn fragment_route(p: &Packet) -> u64 {
     let mut h = StableHasher::new();
@@ -131,7 +133,8 @@ pub fn fragment_route(p: &Packet) -> u64 {
     h.write_u64(b);
     h.write_u64(c);
     h.write_u64(d);
-    h.write_u64((p.ip_id as u64) | (p.protocol as u64) << 32 | (p.ip_version as u64) << 40);
+    let protocol = crate::reassembly::FragKey::keyed_protocol(p.ip_version, p.protocol);
+    h.write_u64((p.ip_id as u64) | (protocol as u64) << 32 | (p.ip_version as u64) << 40);
     h.finish()
 }
 

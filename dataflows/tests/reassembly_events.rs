@@ -70,7 +70,10 @@ fn ipv6_fragment_header_is_removed_after_destination_options() {
     assert!(ev.is_empty(), "{ev:?}");
     let b = &out[0].bytes;
     assert_eq!(out[0].key.id, 0xdead_beef);
-    assert_eq!(out[0].key.protocol, 17);
+    assert_eq!(
+        out[0].key.protocol, 0,
+        "IPv6 keys leave the next header out"
+    );
     assert_eq!(b[6], 60, "fixed header still names the destination options");
     assert_eq!(u16::from_be_bytes([b[4], b[5]]), 8 + 20, "payload length");
     assert_eq!(
@@ -453,4 +456,21 @@ fn datagram_and_fragment_limits() {
     assert_eq!(evictions(&ev), vec![(EvictReason::Fragments, 7)]);
     assert_eq!(t.len(), 1);
     assert_eq!(t.counters().event("eviction"), 2);
+}
+
+#[test]
+fn ipv6_fragments_with_different_next_headers_form_one_datagram() {
+    // RFC 8200 4.5: the next header of non-first fragments may differ; the offset-0
+    // fragment's value is the one that counts.
+    let mut t = table(Policy::Rfc5722);
+    let (out, _) = run(
+        &mut t,
+        &[
+            v6(0x77, 58, 8, false, b"22222222", 0, false),
+            v6(0x77, 17, 0, true, b"11111111", 1, false),
+        ],
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].bytes[6], 17, "the offset-0 fragment names UDP");
+    assert_eq!(&out[0].bytes[40..], b"1111111122222222");
 }

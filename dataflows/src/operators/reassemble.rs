@@ -441,7 +441,7 @@ mod tests {
         assert_eq!(out, vec![atomic]);
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].kind, EventKind::AtomicFragment);
-        assert_eq!((ev[0].key.id, ev[0].key.protocol), (0x1234, 6));
+        assert_eq!((ev[0].key.id, ev[0].key.protocol), (0x1234, 0));
         let stats = s.stats().table;
         assert_eq!(
             (stats.fragments, stats.reassembled, stats.dropped_fragments),

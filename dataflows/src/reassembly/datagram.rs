@@ -55,8 +55,10 @@ pub struct DatagramBuffer {
     pub final_end: Option<u32>,
     /// Largest end of stored data.
     pub max_end: u32,
-    /// Header of the first-arrived offset-0 fragment (see `parse::ParsedFragment::header`).
-    pub header: Option<(Box<[u8]>, usize)>,
+    /// Header of the first-arrived offset-0 fragment (see `parse::ParsedFragment::header`)
+    /// and the upper-layer protocol it names (for IPv6 the offset-0 fragment's next
+    /// header is the one that counts, RFC 8200 §4.5).
+    pub header: Option<(Box<[u8]>, usize, u8)>,
     /// Merged byte ranges where overlapping fragments carried different data.
     pub differing: Vec<Range>,
     /// The datagram's policy is rfc5722 and it was discarded: it produces no output.

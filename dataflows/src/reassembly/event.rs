@@ -22,7 +22,8 @@ pub struct FragKey {
     pub src: Addr,
     /// Destination address.
     pub dst: Addr,
-    /// IPv4 protocol or IPv6 fragment-header next header.
+    /// IPv4 protocol; 0 for IPv6, whose fragments of one datagram may carry different
+    /// next headers (RFC 8200 §4.5: only the offset-0 fragment's counts).
     pub protocol: u8,
     /// IPv4 identification or IPv6 fragment identification.
     pub id: u32,
@@ -38,9 +39,19 @@ impl FragKey {
             ip_version: f.version,
             src: f.src,
             dst: f.dst,
-            protocol: f.protocol,
+            protocol: FragKey::keyed_protocol(f.version, f.protocol),
             id: f.id,
         })
+    }
+
+    /// The protocol field of a key: the IPv4 protocol, or 0 for IPv6.
+    #[inline]
+    pub fn keyed_protocol(ip_version: u8, protocol: u8) -> u8 {
+        if ip_version == 6 {
+            0
+        } else {
+            protocol
+        }
     }
 }
 

@@ -274,7 +274,7 @@ impl ReassemblyTable {
             ip_version: p.ip_version,
             src: p.src,
             dst: p.dst,
-            protocol: p.protocol,
+            protocol: FragKey::keyed_protocol(p.ip_version, p.protocol),
             id: p.ip_id,
         };
         self.emit(events, p.ts_ns, key, EventKind::AtomicFragment);
@@ -296,7 +296,7 @@ impl ReassemblyTable {
             ip_version: p.ip_version,
             src: p.src,
             dst: p.dst,
-            protocol: p.protocol,
+            protocol: FragKey::keyed_protocol(p.ip_version, p.protocol),
             id: p.ip_id,
         };
         let parsed = match p.bytes.as_deref().map(parse_fragment) {
@@ -332,7 +332,7 @@ impl ReassemblyTable {
             ip_version: parsed.version,
             src: parsed.src,
             dst: parsed.dst,
-            protocol: parsed.protocol,
+            protocol: FragKey::keyed_protocol(parsed.version, parsed.protocol),
             id: parsed.id,
         };
         self.push_parsed(ts, key, &parsed, out, events);
@@ -538,7 +538,7 @@ impl ReassemblyTable {
             }
         }
         if off == 0 && d.header.is_none() {
-            d.header = Some((f.header.into(), f.next_header_at));
+            d.header = Some((f.header.into(), f.next_header_at, f.protocol));
             d.memory += f.header.len();
             self.memory += f.header.len();
         }
@@ -615,7 +615,7 @@ impl ReassemblyTable {
         if d.discarded {
             return;
         }
-        let Some((header, next_at)) = d.header.as_ref() else {
+        let Some((header, next_at, protocol)) = d.header.as_ref() else {
             return;
         };
         self.counters.reassembled += 1;
@@ -625,7 +625,7 @@ impl ReassemblyTable {
             key,
             policy: d.policy,
             fragments: d.fragments.len() as u32,
-            bytes: build_packet(version, header, *next_at, key.protocol, &payload),
+            bytes: build_packet(version, header, *next_at, *protocol, &payload),
         });
     }
 }
