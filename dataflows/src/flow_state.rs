@@ -576,3 +576,17 @@ mod tests {
         assert_eq!(out[1].end_ns, 60 * S);
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "OpenFlow {} DirectionStats {} PaneAcc {} FlowKey {}",
+            std::mem::size_of::<super::OpenFlow>(),
+            std::mem::size_of::<crate::flow::DirectionStats>(),
+            std::mem::size_of::<crate::panes::PaneAcc>(),
+            std::mem::size_of::<crate::flow_key::FlowKey>()
+        );
+    }
+}

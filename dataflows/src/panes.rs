@@ -9,10 +9,8 @@
 //! one [`PaneAgg`] per key. Everything is an exact integer sum, so the result does not
 //! depend on the order of folding.
 
-use std::collections::HashSet;
-
 use crate::flow::count_flags;
-use crate::hash::{BuildTableHasher, FastMap};
+use crate::hash::FastMap;
 use crate::packet::{proto, Addr, Packet};
 use crate::window::{Granularity, PaneAgg, WindowKey, WindowStats};
 
@@ -113,11 +111,25 @@ impl FlowSide {
     }
 }
 
+/// A pane under construction: its sums, and its peers and ports as they come (made
+/// distinct when they double, and at the end).
 #[derive(Debug, Default)]
 struct PaneBuild {
     stats: WindowStats,
-    peers: HashSet<Addr, BuildTableHasher>,
-    ports: HashSet<u16, BuildTableHasher>,
+    peers_compacted: usize,
+    ports_compacted: usize,
+}
+
+fn push_distinct<T: Ord + Copy>(v: &mut Vec<T>, x: T, compacted: &mut usize) {
+    if v.last() == Some(&x) {
+        return;
+    }
+    v.push(x);
+    if v.len() >= 2 * (*compacted).max(32) {
+        v.sort_unstable();
+        v.dedup();
+        *compacted = v.len();
+    }
 }
 
 /// One worker's pane statistics under construction, per (window key, pane start).
@@ -154,19 +166,20 @@ impl PaneCombiner {
                 *a += u64::from(f);
             }
             s.flows_started += u64::from(acc.started);
+            let port = side.service_port();
             match g {
                 Granularity::Host => {
-                    b.peers.insert(side.dst);
-                    if let Some(port) = side.service_port() {
-                        b.ports.insert(port);
+                    push_distinct(&mut b.stats.peers, side.dst, &mut b.peers_compacted);
+                    if let Some(port) = port {
+                        push_distinct(&mut b.stats.dst_ports, port, &mut b.ports_compacted);
                     }
                 }
                 Granularity::Service => {
-                    b.peers.insert(side.src);
+                    push_distinct(&mut b.stats.peers, side.src, &mut b.peers_compacted);
                 }
                 Granularity::Channel => {
-                    if let Some(port) = side.service_port() {
-                        b.ports.insert(port);
+                    if let Some(port) = port {
+                        push_distinct(&mut b.stats.dst_ports, port, &mut b.ports_compacted);
                     }
                 }
             }
@@ -188,16 +201,8 @@ impl PaneCombiner {
     pub fn take_closed(&mut self, frontier_ns: u64, out: &mut Vec<PaneAgg>) {
         let slide = self.slide_ns;
         let closed = |start: u64| start.saturating_add(slide) <= frontier_ns;
-        if !self.panes.keys().any(|(_, start)| closed(*start)) {
-            return;
-        }
-        let all = std::mem::take(&mut self.panes);
-        for ((key, start), b) in all {
-            if closed(start) {
-                out.push(finish(key, start, b));
-            } else {
-                self.panes.insert((key, start), b);
-            }
+        for ((key, start), b) in self.panes.extract_if(|(_, start), _| closed(*start)) {
+            out.push(finish(key, start, b));
         }
     }
 
@@ -221,10 +226,10 @@ impl PaneCombiner {
 
 fn finish(key: WindowKey, pane_start_ns: u64, b: PaneBuild) -> PaneAgg {
     let mut stats = b.stats;
-    stats.peers = b.peers.into_iter().collect();
     stats.peers.sort_unstable();
-    stats.dst_ports = b.ports.into_iter().collect();
+    stats.peers.dedup();
     stats.dst_ports.sort_unstable();
+    stats.dst_ports.dedup();
     PaneAgg {
         key,
         pane_start_ns,
