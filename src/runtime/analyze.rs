@@ -65,6 +65,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         usize::from(args.process),
         args.hostfile.as_deref(),
     )?;
+    args.window_config().map_err(anyhow::Error::msg)?;
     let mut feeds: Vec<FeedSpec> = args.read.iter().map(|p| FeedSpec::file(p)).collect();
     feeds.extend(args.interface.iter().map(|i| FeedSpec::live(i)));
     if feeds.is_empty() && shape.processes == 1 {
