@@ -10,6 +10,7 @@ use flowtide::capture::{Frame, FrameSource, Poll};
 use flowtide::decode::Decoder;
 use flowtide_dataflows::operators::flow_table::{FlowTableConfig, FlowTableState};
 use flowtide_dataflows::packet::Packet;
+use flowtide_dataflows::window::WindowConfig;
 
 /// An Ethernet/IPv4/TCP frame from 10.0.x.y:port to 192.0.2.1:443.
 fn tcp_frame(i: u32) -> Vec<u8> {
@@ -67,17 +68,29 @@ fn benches(c: &mut Criterion) {
             decoder.decode(&frame, 0, i as u64, &mut p).ok().map(|()| p)
         })
         .collect();
-    g.bench_function("flow_table_update_10k_flows", |b| {
-        b.iter(|| {
-            let mut t = FlowTableState::new(FlowTableConfig::default());
-            let mut out = Vec::new();
-            for p in &packets {
-                t.update(p, &mut out);
-            }
-            t.drain(u64::MAX, &mut out);
-            black_box(out.len())
-        })
-    });
+    for (name, window) in [
+        ("flow_table_update_10k_flows", None),
+        (
+            "flow_table_update_10k_flows_with_panes",
+            Some(WindowConfig::default()),
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let config = FlowTableConfig {
+                    window,
+                    ..Default::default()
+                };
+                let mut t = FlowTableState::new(config);
+                let (mut out, mut panes) = (Vec::new(), Vec::new());
+                for p in &packets {
+                    t.update(p, &mut out);
+                }
+                t.drain(u64::MAX, &mut out, &mut panes);
+                black_box((out.len(), panes.len()))
+            })
+        });
+    }
 
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("bench.pcap");

@@ -88,14 +88,31 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration_ns)]
     pub idle_timeout: u64,
 
-    /// Length of the traffic windows in `windows.jsonl` (event time).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ns)]
+    /// A flow is split after lasting this long; the next packet starts a new flow.
+    #[arg(long, value_name = "DURATION", default_value = "1800s", value_parser = parse_duration_ns)]
+    pub active_timeout: u64,
+
+    /// How long a TCP flow stays open after its close (FIN both ways, or RST) to absorb
+    /// the last ACKs and retransmissions.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_ns)]
+    pub tcp_linger: u64,
+
+    /// Do not end TCP flows on FIN/RST: only timeouts and the end of input end flows (as
+    /// NFStream does).
+    #[arg(long)]
+    pub no_tcp_teardown: bool,
+
+    /// Also write the flows as CSV (`flows.csv`, stable column order).
+    #[arg(long)]
+    pub flows_csv: bool,
+
+    /// Length of the event-time windows of `windows.jsonl`.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration_ns)]
     pub window: u64,
 
-    /// Distance between the starts of consecutive windows; default: the window length
-    /// (tumbling windows). A shorter slide gives hopping windows; the window length must
-    /// be a multiple of it.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
+    /// Distance between window starts for hopping windows (default: the window length,
+    /// i.e. tumbling windows); the window length must be a multiple of it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration_ns)]
     pub window_slide: Option<u64>,
 
     /// IP fragment overlap policy for every destination (first, last, bsd, bsd-right,
@@ -137,21 +154,30 @@ impl AnalyzeArgs {
             size_ns: self.window,
             slide_ns: self.window_slide.unwrap_or(self.window),
         };
-        if config.size_ns == 0 {
-            return Err("--window must be longer than zero".to_string());
-        }
-        if config.slide_ns == 0 {
-            return Err("--window-slide must be longer than zero".to_string());
-        }
-        if config.size_ns % config.slide_ns != 0 {
+        if config.slide_ns > 0 && config.size_ns % config.slide_ns != 0 {
             return Err(format!(
                 "--window ({}) must be a multiple of --window-slide ({})",
                 format_duration_ns(config.size_ns),
                 format_duration_ns(config.slide_ns)
             ));
         }
-        config.validate()?;
+        config
+            .validate()
+            .map_err(|e| format!("--window/--window-slide: {e}"))?;
         Ok(config)
+    }
+
+    /// The flow table settings.
+    pub fn flow_table_config(
+        &self,
+    ) -> Result<flowtide_dataflows::operators::FlowTableConfig, String> {
+        Ok(flowtide_dataflows::operators::FlowTableConfig {
+            idle_timeout_ns: self.idle_timeout,
+            active_timeout_ns: self.active_timeout,
+            tcp_teardown: !self.no_tcp_teardown,
+            tcp_linger_ns: self.tcp_linger,
+            window: Some(self.window_config()?),
+        })
     }
 }
 
@@ -245,6 +271,14 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(n as u64)
+}
+
+/// Like [`parse_duration_ns`], but zero is refused.
+pub fn parse_positive_duration_ns(s: &str) -> Result<u64, String> {
+    match parse_duration_ns(s)? {
+        0 => Err("must be longer than zero".to_string()),
+        ns => Ok(ns),
+    }
 }
 
 /// Parses `1.5s`, `250ms`, `20us`, `100ns`, `2m`, `1h`, or a bare number of seconds, into

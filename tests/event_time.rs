@@ -80,7 +80,20 @@ fn late_packets_are_counted_raised_and_kept() {
         "tolerant run",
     );
     assert_eq!(summary(&out2)["packets_late"], 0);
-    assert_eq!(flow_lines(&out2), flows);
+    // Same flow; only timing statistics may differ, since the late packet's time was
+    // raised to the watermark in the first run.
+    let g: serde_json::Value = serde_json::from_str(&flow_lines(&out2)[0]).expect("json");
+    for field in [
+        "src_ip",
+        "dst_ip",
+        "bidirectional_packets",
+        "bidirectional_bytes",
+        "first_ns",
+        "last_ns",
+        "end_reason",
+    ] {
+        assert_eq!(f[field], g[field], "{field}");
+    }
 }
 
 /// Splitting a capture into two feeds (alternate packets) and reading both at once gives

@@ -16,10 +16,12 @@
 
 pub mod flow;
 pub mod flow_key;
+pub mod flow_state;
 pub mod hash;
 pub mod operators;
 pub mod order;
 pub mod packet;
+pub mod panes;
 pub mod reassembly;
 pub mod time;
 pub mod window;

@@ -268,6 +268,9 @@ pub struct Packet {
     pub ip_len: u32,
     /// Transport payload length (IP payload less the transport header when known).
     pub payload_len: u32,
+    /// For a datagram reassembled from IP fragments, how many fragments it was made of;
+    /// 0 for a packet that was not fragmented.
+    pub fragments: u16,
     /// The IP datagram bytes, kept only when a later stage needs them (fragments).
     pub bytes: Option<Box<[u8]>>,
 }

@@ -48,6 +48,7 @@ struct Shared {
     /// that gets there (`Ok(None)`: not mapped, every worker reads it on its own).
     files: Vec<SharedSlot>,
     open: OpenOptions,
+    flow_config: FlowTableConfig,
     stop: Arc<AtomicBool>,
     progress: Arc<Progress>,
     started_ns: u64,
@@ -79,6 +80,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         snaplen: args.snaplen,
         promisc: !args.no_promisc,
     };
+    let flow_config = args.flow_table_config().map_err(anyhow::Error::msg)?;
     preflight(&feeds, &open)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
@@ -97,6 +99,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         files: feeds.iter().map(|_| OnceLock::new()).collect(),
         feeds,
         open,
+        flow_config,
         stop,
         progress,
         started_ns: SystemTime::now()
@@ -203,12 +206,22 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 Rc::clone(&errors),
             )
             .probe_with(&probe);
-        let (flows, stats) = packets.concat(reassembled).flow_table(
-            end_of_input,
-            FlowTableConfig {
-                idle_timeout_ns: args.idle_timeout,
-            },
-        );
+        let (flows, _panes, stats) = packets
+            .concat(reassembled)
+            .flow_table(end_of_input, shared.flow_config);
+        if args.flows_csv {
+            flows
+                .clone()
+                .write_ordered_lines(
+                    output_path(shared, "flows").with_extension("csv"),
+                    threads,
+                    |f: &FlowRecord| f.order_key(),
+                    |f: &FlowRecord| FlowLine::from(f).csv_row(),
+                    Some(FlowLine::csv_header()),
+                    Rc::clone(&errors),
+                )
+                .probe_with(&probe);
+        }
         flows
             .write_ordered_jsonl(
                 output_path(shared, "flows"),

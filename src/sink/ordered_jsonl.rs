@@ -44,6 +44,23 @@ pub trait WriteOrderedJsonl<'scope, D> {
         L: Serialize,
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> L + 'static;
+
+    /// Like [`WriteOrderedJsonl::write_ordered_jsonl`], with the caller's own line format:
+    /// `to_line` renders a record as one line (without the newline), and `header`, if
+    /// any, is written first.
+    fn write_ordered_lines<K, O, F>(
+        self,
+        path: PathBuf,
+        threads: usize,
+        order: O,
+        to_line: F,
+        header: Option<String>,
+        errors: SinkErrors,
+    ) -> StreamVec<'scope, u64, ()>
+    where
+        K: Ord + ExchangeData,
+        O: Fn(&D) -> K + 'static,
+        F: Fn(&D) -> Result<String, String> + 'static;
 }
 
 /// A serialized record: its order key and its JSON line (or why it has none).
@@ -67,17 +84,41 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> L + 'static,
     {
+        self.write_ordered_lines(
+            path,
+            threads,
+            order,
+            move |d| serde_json::to_string(&to_line(d)).map_err(|e| e.to_string()),
+            None,
+            errors,
+        )
+    }
+
+    fn write_ordered_lines<K, O, F>(
+        self,
+        path: PathBuf,
+        threads: usize,
+        order: O,
+        to_line: F,
+        header: Option<String>,
+        errors: SinkErrors,
+    ) -> StreamVec<'scope, u64, ()>
+    where
+        K: Ord + ExchangeData,
+        O: Fn(&D) -> K + 'static,
+        F: Fn(&D) -> Result<String, String> + 'static,
+    {
         let scope = self.scope();
         let index = scope.index();
         let writer_index = index - index % threads;
         let target = writer_index as u64;
         self.map(move |d| {
-            let line = serde_json::to_string(&to_line(&d)).map_err(|e| e.to_string());
+            let line = to_line(&d);
             (target, order(&d), line)
         })
         .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
             Exchange::new(|(t, _, _): &Line<K>| *t),
-            "WriteJsonl",
+            "WriteOrdered",
             move |cap, _info| {
                 // Held until everything is written, so that a probe on the (empty) output
                 // reports completion only after the file is complete.
@@ -85,7 +126,18 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                 let mut out: Option<BufWriter<File>> = None;
                 if index == writer_index {
                     match File::create(&path) {
-                        Ok(f) => out = Some(BufWriter::with_capacity(1 << 20, f)),
+                        Ok(f) => {
+                            let mut w = BufWriter::with_capacity(1 << 20, f);
+                            let head = header.as_ref().map_or(Ok(()), |h| {
+                                w.write_all(h.as_bytes()).and_then(|()| w.write_all(b"\n"))
+                            });
+                            match head {
+                                Ok(()) => out = Some(w),
+                                Err(e) => errors
+                                    .borrow_mut()
+                                    .push(format!("cannot write {}: {e}", path.display())),
+                            }
+                        }
                         Err(e) => errors
                             .borrow_mut()
                             .push(format!("cannot create {}: {e}", path.display())),

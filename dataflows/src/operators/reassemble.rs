@@ -97,6 +97,7 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
                 out.index = p.index;
                 out.feed = p.feed;
                 out.frame_len = frame_len;
+                out.fragments = u16::try_from(r.fragments).unwrap_or(u16::MAX);
                 packets.push(out);
             } else {
                 self.undecodable += 1;

@@ -1,0 +1,578 @@
+//! The flow table's state, independent of timely: open flows in a slab indexed by a hash
+//! map, a timer heap of event-time deadlines, and (optionally) per-flow pane accumulators
+//! for the windows operator.
+//!
+//! ## Ends
+//! A flow ends at the earliest of:
+//! - its idle deadline (last packet + idle timeout) → [`EndReason::Idle`];
+//! - its active deadline (first packet + active timeout) → [`EndReason::Active`]: long
+//!   flows are split, the next packet starts a new flow;
+//! - for TCP, with teardown enabled: the close (the second side's FIN, or a RST) plus a
+//!   short linger that absorbs the last ACKs and retransmissions → [`EndReason::Fin`] /
+//!   [`EndReason::Rst`]. A new connection's SYN (without ACK) during the linger ends the
+//!   old flow at once and starts a new one.
+//!
+//! Deadlines are event times: a flow ends when the frontier passes its deadline, whether
+//! or not another packet arrives. Ties go to the TCP close, then active, then idle.
+//!
+//! ## Direction
+//! `src` is the sender of the first packet, corrected once to the TCP initiator when a
+//! SYN (sender = initiator) or SYN-ACK (sender = responder) shows who it is.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use crate::flow::{DirectionStats, EndReason, FlowRecord, IatStats};
+use crate::flow_key::FlowKey;
+use crate::hash::FastMap;
+use crate::packet::{proto, tcp, Packet};
+use crate::panes::{FlowSide, PaneAcc, PaneCombiner};
+use crate::time::NS_PER_SEC;
+use crate::window::{PaneAgg, WindowConfig};
+
+/// Flow-table settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowTableConfig {
+    /// A flow ends when no packet arrived for this long (event time, ns).
+    pub idle_timeout_ns: u64,
+    /// A flow is split when it has lasted this long (ns).
+    pub active_timeout_ns: u64,
+    /// End TCP flows on FIN in both directions or RST.
+    pub tcp_teardown: bool,
+    /// How long a closed TCP flow stays open for its last packets (ns).
+    pub tcp_linger_ns: u64,
+    /// Window panes to produce, if any.
+    pub window: Option<WindowConfig>,
+}
+
+impl Default for FlowTableConfig {
+    fn default() -> Self {
+        FlowTableConfig {
+            idle_timeout_ns: 120 * NS_PER_SEC,
+            active_timeout_ns: 1800 * NS_PER_SEC,
+            tcp_teardown: true,
+            tcp_linger_ns: 2 * NS_PER_SEC,
+            window: None,
+        }
+    }
+}
+
+/// Counters of one worker's flow table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowTableStats {
+    /// Packets accounted to flows.
+    pub packets: u64,
+    /// Flows emitted.
+    pub flows: u64,
+    /// Most flows open at once.
+    pub peak_open_flows: u64,
+    /// Pane aggregates emitted.
+    pub panes: u64,
+}
+
+const SRC_IS_LO: u8 = 1;
+const ORIENTED: u8 = 2;
+const FIN_LO: u8 = 4;
+const FIN_HI: u8 = 8;
+const CLOSED_BY_RST: u8 = 16;
+
+/// Per-flow state while the flow is open.
+#[derive(Clone, Debug)]
+struct OpenFlow {
+    key: FlowKey,
+    first_ns: u64,
+    last_ns: u64,
+    /// The earliest deadline of this flow's entries in the timer heap (≤ its due time).
+    timer_ns: u64,
+    /// When the TCP close completed (`u64::MAX` while open).
+    close_ns: u64,
+    /// Slot generation: tells this flow's timer and pane entries from a reused slot's.
+    generation: u32,
+    bits: u8,
+    ip_version: u8,
+    /// Packets travelling lo → hi.
+    fwd: DirectionStats,
+    /// Packets travelling hi → lo.
+    rev: DirectionStats,
+    iat: IatStats,
+    pane: PaneAcc,
+}
+
+impl OpenFlow {
+    fn new(key: FlowKey, p: &Packet, forward: bool, generation: u32) -> Self {
+        OpenFlow {
+            key,
+            first_ns: p.ts_ns,
+            last_ns: p.ts_ns,
+            timer_ns: u64::MAX,
+            close_ns: u64::MAX,
+            generation,
+            bits: if forward { SRC_IS_LO } else { 0 },
+            ip_version: p.ip_version,
+            fwd: DirectionStats::default(),
+            rev: DirectionStats::default(),
+            iat: IatStats::default(),
+            pane: PaneAcc::default(),
+        }
+    }
+
+    fn packets(&self) -> u64 {
+        self.fwd.packets + self.rev.packets
+    }
+
+    /// When and why the flow ends if no packet intervenes.
+    fn due(&self, c: &FlowTableConfig) -> (u64, EndReason) {
+        let idle = self.last_ns.saturating_add(c.idle_timeout_ns);
+        let active = self.first_ns.saturating_add(c.active_timeout_ns);
+        let mut due = (idle, EndReason::Idle);
+        if active <= due.0 {
+            due = (active, EndReason::Active);
+        }
+        if self.close_ns != u64::MAX {
+            let close = self.close_ns.saturating_add(c.tcp_linger_ns);
+            if close <= due.0 {
+                due = (close, self.close_reason());
+            }
+        }
+        due
+    }
+
+    fn close_reason(&self) -> EndReason {
+        if self.bits & CLOSED_BY_RST != 0 {
+            EndReason::Rst
+        } else {
+            EndReason::Fin
+        }
+    }
+
+    fn side(&self) -> FlowSide {
+        let (src, dst) = if self.bits & SRC_IS_LO != 0 {
+            (self.key.lo, self.key.hi)
+        } else {
+            (self.key.hi, self.key.lo)
+        };
+        FlowSide {
+            src: src.addr,
+            dst: dst.addr,
+            dport: dst.port,
+            protocol: self.key.protocol,
+        }
+    }
+
+    /// Accounts one packet; returns the gap to the flow's previous packet.
+    #[inline]
+    fn add(&mut self, p: &Packet, forward: bool, c: &FlowTableConfig) -> Option<u64> {
+        let gap = if self.packets() == 0 {
+            None
+        } else {
+            let g = p.ts_ns.saturating_sub(self.last_ns);
+            self.iat.add(g);
+            Some(g)
+        };
+        self.last_ns = p.ts_ns;
+        if forward {
+            self.fwd.add(p);
+        } else {
+            self.rev.add(p);
+        }
+        if self.key.protocol == proto::TCP && p.tcp_flags != 0 {
+            self.track_tcp(p.tcp_flags, p.ts_ns, forward, c);
+        }
+        gap
+    }
+
+    #[inline]
+    fn track_tcp(&mut self, f: u8, ts: u64, forward: bool, c: &FlowTableConfig) {
+        if self.bits & ORIENTED == 0 && f & tcp::SYN != 0 {
+            // SYN: the sender initiates; SYN-ACK: the sender responds.
+            let sender_is_initiator = f & tcp::ACK == 0;
+            let src_is_lo = forward == sender_is_initiator;
+            self.bits = (self.bits & !SRC_IS_LO) | ORIENTED | if src_is_lo { SRC_IS_LO } else { 0 };
+        }
+        if !c.tcp_teardown || self.close_ns != u64::MAX {
+            return;
+        }
+        if f & tcp::RST != 0 {
+            self.bits |= CLOSED_BY_RST;
+            self.close_ns = ts;
+        } else if f & tcp::FIN != 0 {
+            self.bits |= if forward { FIN_LO } else { FIN_HI };
+            if self.bits & (FIN_LO | FIN_HI) == FIN_LO | FIN_HI {
+                self.close_ns = ts;
+            }
+        }
+    }
+
+    fn finish(&self, end_ns: u64, end_reason: EndReason) -> FlowRecord {
+        let key = self.key;
+        let (src, dst, src2dst, dst2src) = if self.bits & SRC_IS_LO != 0 {
+            (key.lo, key.hi, self.fwd, self.rev)
+        } else {
+            (key.hi, key.lo, self.rev, self.fwd)
+        };
+        FlowRecord {
+            key,
+            src: src.addr,
+            sport: src.port,
+            dst: dst.addr,
+            dport: dst.port,
+            ip_version: self.ip_version,
+            first_ns: self.first_ns,
+            last_ns: self.last_ns,
+            end_ns,
+            end_reason,
+            src2dst,
+            dst2src,
+            bidirectional_iat: self.iat,
+        }
+    }
+}
+
+#[inline]
+fn is_new_connection(p: &Packet) -> bool {
+    p.protocol == proto::TCP && p.tcp_flags & (tcp::SYN | tcp::ACK) == tcp::SYN
+}
+
+/// The state of one worker's flow table.
+#[derive(Debug, Default)]
+pub struct FlowTableState {
+    config: FlowTableConfig,
+    index: FastMap<FlowKey, u32>,
+    slots: Vec<OpenFlow>,
+    free: Vec<u32>,
+    timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// For each open pane, the (slot, generation) of flows with traffic in it.
+    pane_members: BTreeMap<u64, Vec<(u32, u32)>>,
+    combiner: PaneCombiner,
+    stats: FlowTableStats,
+}
+
+impl FlowTableState {
+    /// An empty table.
+    pub fn new(config: FlowTableConfig) -> Self {
+        let slide = config.window.map_or(1, |w| w.slide_ns);
+        FlowTableState {
+            config,
+            combiner: PaneCombiner::new(slide),
+            ..Default::default()
+        }
+    }
+
+    /// Accounts one packet; packets must come in event-time order. A flow that the packet
+    /// finds already over (past its deadline, or closed and now reopened by a new SYN) is
+    /// finished into `out` first.
+    #[inline]
+    pub fn update(&mut self, p: &Packet, out: &mut Vec<FlowRecord>) {
+        let (key, forward) = FlowKey::of(p);
+        self.stats.packets += 1;
+        let slot = match self.index.get(&key) {
+            Some(&slot) => {
+                let flow = &self.slots[slot as usize];
+                let (due, reason) = flow.due(&self.config);
+                if p.ts_ns >= due {
+                    self.end(slot, due, reason, out);
+                    self.open(key, p, forward)
+                } else if flow.close_ns != u64::MAX && is_new_connection(p) {
+                    let reason = flow.close_reason();
+                    self.end(slot, p.ts_ns, reason, out);
+                    self.open(key, p, forward)
+                } else {
+                    slot
+                }
+            }
+            None => self.open(key, p, forward),
+        };
+        let config = self.config;
+        let flow = &mut self.slots[slot as usize];
+        if let Some(w) = config.window {
+            // Fold the previous pane before this packet can change the orientation, so
+            // a pane is keyed the same whether the frontier closed it first or not.
+            let start = w.pane_start(p.ts_ns);
+            if flow.pane.start != start {
+                if !flow.pane.is_empty() {
+                    let side = flow.side();
+                    self.combiner.fold(&side, &mut flow.pane);
+                }
+                flow.pane.start = start;
+                flow.pane.started = flow.packets() == 0;
+                self.pane_members
+                    .entry(start)
+                    .or_default()
+                    .push((slot, flow.generation));
+            }
+        }
+        let was_closing = flow.close_ns != u64::MAX;
+        let gap = flow.add(p, forward, &config);
+        if config.window.is_some() {
+            flow.pane.add(p, gap);
+        }
+        if !was_closing && flow.close_ns != u64::MAX {
+            let (due, _) = flow.due(&config);
+            if due < flow.timer_ns {
+                flow.timer_ns = due;
+                self.timers.push(Reverse((due, slot, flow.generation)));
+            }
+        }
+    }
+
+    fn open(&mut self, key: FlowKey, p: &Packet, forward: bool) -> u32 {
+        let slot = match self.free.pop() {
+            Some(s) => {
+                let generation = self.slots[s as usize].generation.wrapping_add(1);
+                self.slots[s as usize] = OpenFlow::new(key, p, forward, generation);
+                s
+            }
+            None => {
+                let s = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                self.slots.push(OpenFlow::new(key, p, forward, 0));
+                s
+            }
+        };
+        let flow = &mut self.slots[slot as usize];
+        flow.last_ns = p.ts_ns;
+        let (due, _) = flow.due(&self.config);
+        flow.timer_ns = due;
+        self.timers.push(Reverse((due, slot, flow.generation)));
+        self.index.insert(key, slot);
+        self.stats.peak_open_flows = self.stats.peak_open_flows.max(self.index.len() as u64);
+        slot
+    }
+
+    /// Finishes the flow in `slot`.
+    fn end(&mut self, slot: u32, end_ns: u64, reason: EndReason, out: &mut Vec<FlowRecord>) {
+        let flow = &mut self.slots[slot as usize];
+        if self.config.window.is_some() {
+            let side = flow.side();
+            self.combiner.fold(&side, &mut flow.pane);
+            if reason != EndReason::EndOfInput {
+                self.combiner
+                    .flow_ended(&side, end_ns, flow.last_ns - flow.first_ns);
+            }
+        }
+        out.push(flow.finish(end_ns, reason));
+        flow.generation = flow.generation.wrapping_add(1);
+        self.index.remove(&flow.key);
+        self.free.push(slot);
+        self.stats.flows += 1;
+    }
+
+    /// Finishes every flow whose deadline is at or before `frontier` (no packet that
+    /// could extend it can still arrive), then closes the window panes that end at or
+    /// before `frontier` into `panes`.
+    pub fn expire(&mut self, frontier: u64, out: &mut Vec<FlowRecord>, panes: &mut Vec<PaneAgg>) {
+        while let Some(Reverse((deadline, slot, generation))) = self.timers.peek().copied() {
+            if deadline > frontier {
+                break;
+            }
+            self.timers.pop();
+            let Some(flow) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            if flow.generation != generation || flow.timer_ns != deadline {
+                continue; // stale entry
+            }
+            let (due, reason) = flow.due(&self.config);
+            if due <= frontier {
+                self.end(slot, due, reason, out);
+            } else {
+                flow.timer_ns = due;
+                self.timers.push(Reverse((due, slot, generation)));
+            }
+        }
+        self.close_panes(frontier, panes);
+    }
+
+    fn close_panes(&mut self, frontier: u64, panes: &mut Vec<PaneAgg>) {
+        let Some(w) = self.config.window else { return };
+        while let Some(entry) = self.pane_members.first_entry() {
+            let start = *entry.key();
+            if w.pane_end(start) > frontier {
+                break;
+            }
+            for (slot, generation) in entry.remove() {
+                if let Some(flow) = self.slots.get_mut(slot as usize) {
+                    if flow.generation == generation && flow.pane.start == start {
+                        let side = flow.side();
+                        self.combiner.fold(&side, &mut flow.pane);
+                    }
+                }
+            }
+        }
+        let before = panes.len();
+        self.combiner.take_closed(frontier, panes);
+        self.stats.panes += (panes.len() - before) as u64;
+    }
+
+    /// Finishes every open flow at the end of input. `end_of_input_ns` is the latest
+    /// capture time in the whole input (all feeds, all workers): a flow whose deadline is
+    /// at or before it, or whose TCP close was seen, had ended (idle, active, fin, rst);
+    /// the others were still open when the input ended. This makes the end reason independent of how far the
+    /// frontier happened to get before the input closed. Every pane is then emitted.
+    pub fn drain(
+        &mut self,
+        end_of_input_ns: u64,
+        out: &mut Vec<FlowRecord>,
+        panes: &mut Vec<PaneAgg>,
+    ) {
+        self.timers.clear();
+        let open: Vec<u32> = self.index.values().copied().collect();
+        for slot in open {
+            let flow = &self.slots[slot as usize];
+            let (due, reason) = flow.due(&self.config);
+            // A TCP connection seen closing ended by its close, even when the input
+            // stopped within the linger.
+            if due <= end_of_input_ns || flow.close_ns != u64::MAX {
+                self.end(slot, due, reason, out);
+            } else {
+                self.end(slot, u64::MAX, EndReason::EndOfInput, out);
+            }
+        }
+        self.pane_members.clear();
+        self.slots.clear();
+        self.free.clear();
+        let before = panes.len();
+        self.combiner.take_all(panes);
+        self.stats.panes += (panes.len() - before) as u64;
+    }
+
+    /// Flows currently open.
+    pub fn open_flows(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> FlowTableStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Addr;
+
+    const S: u64 = NS_PER_SEC;
+
+    fn pkt(ts: u64, from_a: bool) -> Packet {
+        let (a, b) = (Addr::from_v4([10, 0, 0, 1]), Addr::from_v4([10, 0, 0, 2]));
+        let (src, dst, sport, dport) = if from_a {
+            (a, b, 5000, 80)
+        } else {
+            (b, a, 80, 5000)
+        };
+        Packet {
+            ts_ns: ts,
+            protocol: 6,
+            src,
+            dst,
+            sport,
+            dport,
+            ip_len: 60,
+            frame_len: 74,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn idle_gap_splits_a_flow_at_the_deadline() {
+        let mut t = FlowTableState::new(FlowTableConfig {
+            idle_timeout_ns: 120 * S,
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        for p in [pkt(0, true), pkt(10 * S, false), pkt(200 * S, true)] {
+            t.update(&p, &mut out);
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].end_ns, 130 * S);
+        assert_eq!(out[0].end_reason, EndReason::Idle);
+        assert_eq!((out[0].src2dst.packets, out[0].dst2src.packets), (1, 1));
+        t.drain(200 * S, &mut out, &mut Vec::new());
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].first_ns, 200 * S);
+        assert_eq!(out[1].end_reason, EndReason::EndOfInput);
+        assert_eq!(t.stats().flows, 2);
+    }
+
+    #[test]
+    fn frontier_expires_exactly_at_the_deadline() {
+        let mut t = FlowTableState::new(FlowTableConfig {
+            idle_timeout_ns: 120 * S,
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        t.update(&pkt(0, true), &mut out);
+        t.update(&pkt(5 * S, true), &mut out);
+        t.expire(125 * S - 1, &mut out, &mut Vec::new());
+        assert!(
+            out.is_empty(),
+            "a packet at 125 s - 1 ns could still extend the flow"
+        );
+        t.expire(125 * S, &mut out, &mut Vec::new());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].end_ns, 125 * S);
+        assert_eq!(out[0].last_ns, 5 * S);
+        assert_eq!(t.open_flows(), 0);
+    }
+
+    #[test]
+    fn source_is_the_first_sender() {
+        let mut t = FlowTableState::new(FlowTableConfig::default());
+        let mut out = Vec::new();
+        t.update(&pkt(0, false), &mut out);
+        t.update(&pkt(1, true), &mut out);
+        t.update(&pkt(2, true), &mut out);
+        t.drain(2, &mut out, &mut Vec::new());
+        let f = &out[0];
+        assert_eq!(
+            (f.src, f.sport, f.dport),
+            (Addr::from_v4([10, 0, 0, 2]), 80, 5000)
+        );
+        assert_eq!((f.src2dst.packets, f.dst2src.packets), (1, 2));
+        assert_eq!(f.src2dst.bytes + f.dst2src.bytes, 180);
+    }
+
+    #[test]
+    fn end_of_input_reason_depends_only_on_the_input_end() {
+        let mut t = FlowTableState::new(FlowTableConfig {
+            idle_timeout_ns: 10 * S,
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        t.update(&pkt(0, true), &mut out); // quiet for 20 s before the input ends: idle
+        t.update(
+            &Packet {
+                sport: 6000,
+                ..pkt(15 * S, true)
+            },
+            &mut out,
+        ); // active at the end
+        t.drain(20 * S, &mut out, &mut Vec::new());
+        out.sort_by_key(|f| f.first_ns);
+        assert_eq!(
+            (out[0].end_reason, out[0].end_ns),
+            (EndReason::Idle, 10 * S)
+        );
+        assert_eq!(
+            (out[1].end_reason, out[1].end_ns),
+            (EndReason::EndOfInput, u64::MAX)
+        );
+    }
+
+    #[test]
+    fn restarted_flow_keeps_a_valid_timer() {
+        let mut t = FlowTableState::new(FlowTableConfig {
+            idle_timeout_ns: 10 * S,
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        t.update(&pkt(0, true), &mut out);
+        t.update(&pkt(50 * S, true), &mut out); // closes the first flow (end 10 s), opens a second
+        assert_eq!(out.len(), 1);
+        t.expire(59 * S, &mut out, &mut Vec::new());
+        assert_eq!(out.len(), 1);
+        t.expire(60 * S, &mut out, &mut Vec::new());
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].end_ns, 60 * S);
+    }
+}
