@@ -74,6 +74,13 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
         packets: &mut Vec<Packet>,
         events: &mut Vec<ReassemblyEvent>,
     ) {
+        if is_decoded_atomic(p) {
+            // Nothing to reassemble: reported, and passed on as decoded.
+            self.table.atomic(p, &mut self.events);
+            packets.push(p.clone());
+            self.take_events(events);
+            return;
+        }
         if let Some(key) = FragKey::of_packet(p) {
             let e = self.frames.entry(key).or_insert((p.ts_ns, 0));
             e.1 += u64::from(p.frame_len);
@@ -145,6 +152,16 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
             undecodable: self.undecodable,
         }
     }
+}
+
+/// An IPv6 atomic fragment (fragment header with offset 0 and M = 0) that the decoder
+/// decoded through, keeping no datagram bytes: it is complete as it is.
+fn is_decoded_atomic(p: &Packet) -> bool {
+    p.bytes.is_none()
+        && p.ip_version == 6
+        && p.frag_offset == 0
+        && p.flags & flags::MORE_FRAGMENTS == 0
+        && p.flags & flags::V6_FRAGMENT_HEADER != 0
 }
 
 /// Reassembles IP fragments.
@@ -396,5 +413,40 @@ mod tests {
         assert!(s.frames.is_empty());
         assert_eq!(ev.len(), 1);
         assert_eq!(s.stats().table.event("incomplete_at_end"), 1);
+    }
+
+    #[test]
+    fn decoded_atomic_fragments_pass_through() {
+        // What the decoder makes of an IPv6 atomic fragment: decoded through to TCP, the
+        // fragment-header flag and id kept, no bytes.
+        let atomic = Packet {
+            ts_ns: 7,
+            ip_version: 6,
+            protocol: 6,
+            ip_id: 0x1234,
+            sport: 43210,
+            dport: 80,
+            src: Addr::from_v6([1; 16]),
+            dst: Addr::from_v6([2; 16]),
+            flags: flags::V6_FRAGMENT_HEADER,
+            frame_len: 80,
+            ..Default::default()
+        };
+        let mut s = ReassembleState::new(
+            ReassemblyConfig::default(),
+            |_: &[u8], _, _: &mut Packet| panic!("nothing to decode"),
+        );
+        let (mut out, mut ev) = (Vec::new(), Vec::new());
+        s.push(&atomic, &mut out, &mut ev);
+        assert_eq!(out, vec![atomic]);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].kind, EventKind::AtomicFragment);
+        assert_eq!((ev[0].key.id, ev[0].key.protocol), (0x1234, 6));
+        let stats = s.stats().table;
+        assert_eq!(
+            (stats.fragments, stats.reassembled, stats.dropped_fragments),
+            (1, 1, 0)
+        );
+        assert_eq!(stats.event("malformed"), 0);
     }
 }

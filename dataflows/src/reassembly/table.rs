@@ -262,6 +262,24 @@ impl ReassemblyTable {
         }
     }
 
+    /// Records an IPv6 atomic fragment that was decoded without its datagram bytes (the
+    /// caller passes the decoded packet on as it is): counted and reported like an
+    /// atomic fragment given to [`Self::push`] with its bytes.
+    pub fn atomic(&mut self, p: &Packet, events: &mut Vec<ReassemblyEvent>) {
+        self.counters.fragments += 1;
+        self.expire(p.ts_ns, events);
+        self.counters.reassembled += 1;
+        let key = FragKey {
+            ctx: p.ctx,
+            ip_version: p.ip_version,
+            src: p.src,
+            dst: p.dst,
+            protocol: p.protocol,
+            id: p.ip_id,
+        };
+        self.emit(events, p.ts_ns, key, EventKind::AtomicFragment);
+    }
+
     /// Feeds one fragment (a packet for which [`Packet::is_fragment`] holds), in
     /// event-time order. Completed datagrams go to `out`, events to `events`.
     pub fn push(
