@@ -113,8 +113,9 @@ impl WindowsState {
     }
 
     /// Emits, in (end, key) order, every window with data that ends at or before
-    /// `frontier`: all their panes have arrived. Such windows are never partial: the
-    /// frontier passed their end, so the input reached it.
+    /// `frontier`: all their panes have arrived. Such windows are not partial: sources
+    /// never stamp records beyond the latest capture time they have read, so a frontier
+    /// at or past a window's end means the input reached it.
     pub fn close(&mut self, frontier: u64, out: &mut Vec<WindowRecord>) {
         while let Some(&(end, key)) = self.due.first() {
             if end > frontier {
