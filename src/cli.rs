@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use flowtide_dataflows::reassembly::Policy;
+use flowtide_dataflows::window::WindowConfig;
 
 /// flowtide: event-time network traffic analysis on timely dataflow.
 #[derive(Debug, Parser)]
@@ -147,12 +148,19 @@ pub struct AnalyzeArgs {
 }
 
 impl AnalyzeArgs {
-    /// The window settings, checked.
-    pub fn window_config(&self) -> Result<flowtide_dataflows::window::WindowConfig, String> {
-        let config = flowtide_dataflows::window::WindowConfig {
+    /// The window settings of `--window` and `--window-slide`, checked.
+    pub fn window_config(&self) -> Result<WindowConfig, String> {
+        let config = WindowConfig {
             size_ns: self.window,
             slide_ns: self.window_slide.unwrap_or(self.window),
         };
+        if config.slide_ns > 0 && config.size_ns % config.slide_ns != 0 {
+            return Err(format!(
+                "--window ({}) must be a multiple of --window-slide ({})",
+                format_duration_ns(config.size_ns),
+                format_duration_ns(config.slide_ns)
+            ));
+        }
         config
             .validate()
             .map_err(|e| format!("--window/--window-slide: {e}"))?;
@@ -171,6 +179,22 @@ impl AnalyzeArgs {
             window: Some(self.window_config()?),
         })
     }
+}
+
+/// A duration for messages: the largest unit that divides it (`90s`, `250ms`, `7ns`).
+fn format_duration_ns(ns: u64) -> String {
+    for (unit, scale) in [
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+    ] {
+        if ns >= scale && ns % scale == 0 {
+            return format!("{}{unit}", ns / scale);
+        }
+    }
+    format!("{ns}ns")
 }
 
 /// `flowtide synth`.
@@ -310,6 +334,49 @@ mod tests {
         assert!(parse_duration_ns("fast").is_err());
         assert!(parse_duration_ns("-1s").is_err());
         assert!(parse_duration_ns("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn window_settings() {
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["flowtide", "analyze", "-r", "x.pcap"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Analyze(a)) => a.window_config(),
+                Ok(_) => Err("not analyze".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let s = 1_000_000_000;
+        assert_eq!(
+            args(&[]),
+            Ok(WindowConfig {
+                size_ns: 60 * s,
+                slide_ns: 60 * s
+            })
+        );
+        assert_eq!(
+            args(&["--window", "5m", "--window-slide", "1m"]),
+            Ok(WindowConfig {
+                size_ns: 300 * s,
+                slide_ns: 60 * s
+            })
+        );
+        assert_eq!(
+            args(&["--window", "10s"]),
+            Ok(WindowConfig {
+                size_ns: 10 * s,
+                slide_ns: 10 * s
+            })
+        );
+        assert_eq!(
+            args(&["--window", "90s", "--window-slide", "1m"]),
+            Err("--window (90s) must be a multiple of --window-slide (1m)".to_string())
+        );
+        assert!(args(&["--window", "0s"]).is_err());
+        assert!(args(&["--window-slide", "0"]).is_err());
+        assert_eq!(format_duration_ns(250_000_000), "250ms");
+        assert_eq!(format_duration_ns(7), "7ns");
     }
 
     #[test]

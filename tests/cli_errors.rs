@@ -186,6 +186,21 @@ fn nothing_to_read_and_bad_cluster_flags() {
 }
 
 #[test]
+fn window_not_a_multiple_of_the_slide() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (ok, err) = stderr_of(
+        &["-r", "x.pcap", "--window", "90s", "--window-slide", "1m"],
+        tmp.path(),
+    );
+    assert!(!ok);
+    one_sentence(&err);
+    assert!(
+        err.contains("--window (90s) must be a multiple of --window-slide (1m)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn filter_selects_packets() {
     let Some(root) = corpus() else { return };
     let src = root.join("ndpi/tests/cfgs/default/pcap/dns_fragmented.pcap");

@@ -19,11 +19,18 @@ fn run(out: &Path, inputs: &[PathBuf], extra: &[&str]) -> Vec<String> {
     outputs(out)
 }
 
-/// Flows, then reassembly events: both must be independent of the configuration.
+/// Flows, then reassembly events, then windows: all must be independent of the
+/// configuration.
 fn outputs(dir: &Path) -> Vec<String> {
     let mut lines = flow_lines(dir);
     lines.extend(jsonl_lines(dir, "reassembly"));
+    lines.extend(jsonl_lines(dir, "windows"));
     lines
+}
+
+/// The lines of every `windows*.jsonl` in `dir` (sorted).
+fn window_lines(dir: &Path) -> Vec<String> {
+    jsonl_lines(dir, "windows")
 }
 
 fn totals(dir: &Path) -> (u64, u64, u64, u64) {
@@ -81,6 +88,7 @@ fn all_corpus_feeds_at_once_single_and_cluster() {
     let w1 = run(&tmp.path().join("w1"), &captures, &["-w", "1"]);
     let w2 = run(&tmp.path().join("w2"), &captures, &["-w", "2"]);
     assert!(w1.len() > 1000, "expected many flows, got {}", w1.len());
+    assert!(!window_lines(&tmp.path().join("w1")).is_empty());
     assert_eq!(w1, w2, "-w 1 and -w 2 differ on the merged corpus");
 
     let (first, second) = captures.split_at(captures.len() / 2);
@@ -117,6 +125,12 @@ fn synthetic_capture_every_configuration() {
     let caps = [cap.clone()];
     let base = run(&tmp.path().join("w1"), &caps, &["-w", "1"]);
     assert!(base.len() > 1000, "expected many flows, got {}", base.len());
+    let windows = window_lines(&tmp.path().join("w1"));
+    assert!(
+        windows.len() > 100,
+        "expected many windows, got {}",
+        windows.len()
+    );
     for (name, extra) in [
         ("w2", vec!["-w", "2"]),
         ("w4", vec!["-w", "4"]),

@@ -10,9 +10,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use flowtide_dataflows::flow::FlowRecord;
-use flowtide_dataflows::operators::{FlowTable, FlowTableConfig, Reassemble};
+use flowtide_dataflows::operators::{FlowTable, FlowTableConfig, Reassemble, Windows};
 use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
+use flowtide_dataflows::window::WindowRecord;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Concat, Exchange, Input, Inspect, Probe};
@@ -35,6 +36,7 @@ use crate::sink::flow_json::FlowLine;
 use crate::sink::ordered_jsonl::{SinkErrors, WriteOrderedJsonl};
 use crate::sink::reassembly_json::EventLine;
 use crate::sink::summary::{RunSettings, Summary};
+use crate::sink::window_json::WindowLine;
 
 /// Frames read between two steps of the worker.
 const BATCH: usize = 4096;
@@ -205,9 +207,21 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 Rc::clone(&errors),
             )
             .probe_with(&probe);
-        let (flows, _panes, stats) = packets
+        let (flows, panes, stats) = packets
             .concat(reassembled)
-            .flow_table(end_of_input, shared.flow_config);
+            .flow_table(end_of_input.clone(), shared.flow_config);
+        if let Some(window) = shared.flow_config.window {
+            panes
+                .windows(window, end_of_input)
+                .write_ordered_jsonl(
+                    output_path(shared, "windows"),
+                    threads,
+                    |w: &WindowRecord| w.order_key(),
+                    |w: &WindowRecord| WindowLine::from(w),
+                    Rc::clone(&errors),
+                )
+                .probe_with(&probe);
+        }
         if args.flows_csv {
             flows
                 .clone()

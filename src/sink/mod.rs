@@ -4,3 +4,4 @@ pub mod flow_json;
 pub mod ordered_jsonl;
 pub mod reassembly_json;
 pub mod summary;
+pub mod window_json;

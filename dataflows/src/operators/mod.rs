@@ -2,7 +2,9 @@
 
 pub mod flow_table;
 pub mod reassemble;
+pub mod windows;
 
 pub use crate::reassembly::ReassemblyConfig;
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableStats};
 pub use reassemble::{Reassemble, ReassembleStats, ReassembleStatsHandle};
+pub use windows::{Windows, WindowsState, WindowsStats};

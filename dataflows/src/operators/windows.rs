@@ -1,0 +1,583 @@
+//! Event-time tumbling and hopping windows: per-pane aggregates in, finished windows out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::StreamVec;
+
+use crate::hash::FastMap;
+use crate::window::{PaneAgg, WindowConfig, WindowKey, WindowRecord, WindowStats};
+
+/// Counters of one worker's windows operator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowsStats {
+    /// Windows emitted.
+    pub windows: u64,
+    /// Pane aggregates that arrived after every window holding their pane had been
+    /// emitted (dropped; never happens when the upstream keeps the pane contract).
+    pub late_panes: u64,
+    /// Most keys held at once.
+    pub peak_keys: u64,
+}
+
+/// The panes of one key that later windows still need.
+#[derive(Debug, Default)]
+struct KeyPanes {
+    /// Pane start (ns) → the pane's statistics, merged over every aggregate received.
+    panes: BTreeMap<u64, WindowStats>,
+    /// The end of the next window of this key that has data (its entry in `due`).
+    due: Option<u64>,
+}
+
+/// The windows of one worker's keys, independent of timely (unit-testable).
+///
+/// Pane aggregates are merged per (key, pane) as they arrive, in any order. Each key with
+/// data has exactly one entry in a schedule ordered by window end: the end of its next
+/// window with data. When the frontier reaches that end the window is merged from its
+/// panes and emitted, panes that no later window covers are dropped, and the key is
+/// rescheduled at its next window with data (or forgotten when it has no panes left).
+/// Windows without data are never visited, so the cost is proportional to the windows
+/// emitted, and the memory to the keys with data times the panes per window (plus any
+/// panes that arrived ahead of the frontier).
+#[derive(Debug)]
+pub struct WindowsState {
+    config: WindowConfig,
+    keys: FastMap<WindowKey, KeyPanes>,
+    /// (window end, key): the next window with data of every key.
+    due: BTreeSet<(u64, WindowKey)>,
+    /// Every window ending at or before this has been emitted.
+    closed_until: u64,
+    stats: WindowsStats,
+}
+
+/// True when a window with these statistics is worth reporting: it saw packets or flow
+/// events.
+fn has_data(s: &WindowStats) -> bool {
+    s.packets > 0 || s.flows_started > 0 || s.flows_ended > 0
+}
+
+impl WindowsState {
+    /// An empty state. `config` should be valid ([`WindowConfig::validate`]); a zero
+    /// slide is treated as 1 ns.
+    pub fn new(config: WindowConfig) -> Self {
+        WindowsState {
+            config,
+            keys: FastMap::default(),
+            due: BTreeSet::new(),
+            closed_until: 0,
+            stats: WindowsStats::default(),
+        }
+    }
+
+    fn slide(&self) -> u64 {
+        self.config.slide_ns.max(1)
+    }
+
+    fn size(&self) -> u64 {
+        self.slide().saturating_mul(self.config.panes_per_window())
+    }
+
+    /// Adds one pane aggregate (several for the same key and pane are merged).
+    pub fn insert(&mut self, agg: PaneAgg) {
+        if agg.stats == WindowStats::default() {
+            return;
+        }
+        let slide = self.slide();
+        let start = self.config.pane_start(agg.pane_start_ns);
+        // The windows holding this pane end at start + slide, ..., start + size; the
+        // first of them not emitted yet is its key's next window with data.
+        let not_closed = self.closed_until - self.closed_until % slide;
+        let first = start
+            .saturating_add(slide)
+            .max(not_closed.saturating_add(slide));
+        if first > start.saturating_add(self.size()) || first <= self.closed_until {
+            self.stats.late_panes += 1;
+            return;
+        }
+        let key = agg.key;
+        let k = self.keys.entry(key).or_default();
+        match k.panes.get_mut(&start) {
+            Some(s) => s.merge(&agg.stats),
+            None => {
+                k.panes.insert(start, agg.stats);
+            }
+        }
+        if k.due.is_none_or(|d| first < d) {
+            if let Some(d) = k.due.replace(first) {
+                self.due.remove(&(d, key));
+            }
+            self.due.insert((first, key));
+        }
+        self.stats.peak_keys = self.stats.peak_keys.max(self.keys.len() as u64);
+    }
+
+    /// Emits, in (end, key) order, every window with data that ends at or before
+    /// `frontier`: all their panes have arrived. Such windows are not partial: sources
+    /// never stamp records beyond the latest capture time they have read, so a frontier
+    /// at or past a window's end means the input reached it.
+    pub fn close(&mut self, frontier: u64, out: &mut Vec<WindowRecord>) {
+        while let Some(&(end, key)) = self.due.first() {
+            if end > frontier {
+                break;
+            }
+            self.due.pop_first();
+            self.emit(end, key, false, out);
+        }
+        self.closed_until = self.closed_until.max(frontier);
+    }
+
+    /// Emits every remaining window with data, in (end, key) order, and forgets all
+    /// state. `end_of_input_ns` is the latest capture time of the whole input: windows
+    /// ending after it are `partial`.
+    pub fn drain(&mut self, end_of_input_ns: u64, out: &mut Vec<WindowRecord>) {
+        while let Some((end, key)) = self.due.pop_first() {
+            self.emit(end, key, end > end_of_input_ns, out);
+        }
+        self.keys.clear();
+        self.closed_until = u64::MAX;
+    }
+
+    /// Emits `key`'s window ending at `end` (if it has data), evicts the panes no later
+    /// window needs and reschedules the key.
+    fn emit(&mut self, end: u64, key: WindowKey, partial: bool, out: &mut Vec<WindowRecord>) {
+        let (slide, size) = (self.slide(), self.size());
+        let Some(k) = self.keys.get_mut(&key) else {
+            return;
+        };
+        k.due = None;
+        let start = end.saturating_sub(size);
+        let mut stats = WindowStats::default();
+        for (_, pane) in k.panes.range(start..end) {
+            stats.merge(pane);
+        }
+        if has_data(&stats) {
+            self.stats.windows += 1;
+            out.push(WindowRecord {
+                key,
+                start_ns: start,
+                end_ns: end,
+                partial,
+                stats,
+            });
+        }
+        // The next window starts at `start + slide`: earlier panes are done.
+        let keep_from = start.saturating_add(slide);
+        k.panes = k.panes.split_off(&keep_from);
+        let next = k
+            .panes
+            .first_key_value()
+            .map(|(&s, _)| s.saturating_add(slide).max(end.saturating_add(slide)));
+        match next {
+            Some(next) if next > end => {
+                k.due = Some(next);
+                self.due.insert((next, key));
+            }
+            _ => {
+                self.keys.remove(&key);
+            }
+        }
+    }
+
+    /// Keys currently held.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Panes currently held, over all keys.
+    pub fn panes(&self) -> usize {
+        self.keys.values().map(|k| k.panes.len()).sum()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> WindowsStats {
+        self.stats
+    }
+}
+
+/// Merges per-pane aggregates into tumbling or hopping windows.
+///
+/// Pane aggregates are exchanged by [`WindowKey::route`] and merged per (key, pane) with
+/// [`WindowStats::merge`] (exact and order-independent, so several workers' aggregates of
+/// one pane combine into the same result however they arrive). The upstream contract: an
+/// aggregate of the pane `[s, e)` is stamped with a timely time below `e`, so once the
+/// input frontier reaches a pane end `E`, every pane before `E` is complete. Then, for
+/// every key with data in `[E − size, E)`, one [`WindowRecord`] is emitted (a tumbling
+/// window has one pane, a hopping one `size / slide`); windows without packets or flow
+/// events are not. When both inputs are complete, the remaining windows with data are
+/// emitted and the state dropped (see [`WindowsState`]).
+///
+/// `end_of_input` carries, from every source, the latest capture time it read; it must
+/// reach every worker (e.g. `.broadcast()`). A window is `partial` when it ends after the
+/// latest of those times.
+///
+/// A window ending at `E` is emitted at timely time `E − 1`, whatever the worker or the
+/// moment it was closed, so a writer that sorts each timely time's records by
+/// [`WindowRecord::order_key`] writes them in that order as a whole.
+///
+/// # Examples
+/// ```
+/// use flowtide_dataflows::operators::Windows;
+/// use flowtide_dataflows::packet::Addr;
+/// use flowtide_dataflows::window::{
+///     Granularity, PaneAgg, WindowConfig, WindowKey, WindowRecord, WindowStats,
+/// };
+/// use timely::dataflow::operators::capture::Event;
+/// use timely::dataflow::operators::{Capture, ToStream};
+///
+/// // Windows of 30 ns sliding by 10 ns (three panes each).
+/// let config = WindowConfig { size_ns: 30, slide_ns: 10 };
+/// let key = WindowKey {
+///     granularity: Granularity::Host,
+///     src: Addr::from_v4([10, 0, 0, 1]),
+///     ..Default::default()
+/// };
+/// let pane = move |start, packets| PaneAgg {
+///     key,
+///     pane_start_ns: start,
+///     stats: WindowStats { packets, bytes: 100 * packets, ..Default::default() },
+/// };
+/// let out = timely::example(move |scope| {
+///     // Two workers' aggregates of the pane [100, 110), one of [110, 120); the input
+///     // ended at 115.
+///     let panes = vec![pane(100, 1), pane(100, 2), pane(110, 4)];
+///     let end_of_input = vec![115u64].to_stream(scope).container::<Vec<_>>();
+///     panes.to_stream(scope).container::<Vec<_>>().windows(config, end_of_input).capture()
+/// });
+/// let windows: Vec<WindowRecord> = out.try_iter()
+///     .flat_map(|e| match e { Event::Messages(_, v) => v, Event::Progress(_) => Vec::new() })
+///     .collect();
+/// let got: Vec<_> = windows.iter()
+///     .map(|w| (w.start_ns, w.end_ns, w.stats.packets, w.partial))
+///     .collect();
+/// assert_eq!(got, vec![
+///     (80, 110, 3, false),
+///     (90, 120, 7, true),
+///     (100, 130, 7, true),
+///     (110, 140, 4, true),
+/// ]);
+/// ```
+pub trait Windows<'scope> {
+    /// Builds the windows operator; returns the finished windows.
+    fn windows(
+        self,
+        config: WindowConfig,
+        end_of_input: StreamVec<'scope, u64, u64>,
+    ) -> StreamVec<'scope, u64, WindowRecord>;
+}
+
+impl<'scope> Windows<'scope> for StreamVec<'scope, u64, PaneAgg> {
+    fn windows(
+        self,
+        config: WindowConfig,
+        end_of_input: StreamVec<'scope, u64, u64>,
+    ) -> StreamVec<'scope, u64, WindowRecord> {
+        let pact = Exchange::new(|a: &PaneAgg| a.key.route());
+        self.binary_frontier(
+            end_of_input,
+            pact,
+            Pipeline,
+            "Windows",
+            move |cap: Capability<u64>, _info| {
+                let mut cap = Some(cap);
+                let mut state = WindowsState::new(config);
+                let mut end_of_input_ns = 0u64;
+                let mut done: Vec<WindowRecord> = Vec::new();
+                move |(panes, panes_frontier), (ends, ends_frontier), output| {
+                    panes.for_each(|_time, data| {
+                        for agg in data.drain(..) {
+                            state.insert(agg);
+                        }
+                    });
+                    ends.for_each(|_time, data| {
+                        end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
+                    });
+                    let Some(held) = cap.as_mut() else { return };
+                    let now = panes_frontier.frontier().iter().min().copied();
+                    let finished = now.is_none() && ends_frontier.is_empty();
+                    match now {
+                        Some(t) => state.close(t, &mut done),
+                        None if finished => state.drain(end_of_input_ns, &mut done),
+                        None => {}
+                    }
+                    // One session per window end, at `end - 1` (see the trait's doc).
+                    let mut ready = done.drain(..).peekable();
+                    while let Some(first) = ready.next() {
+                        let end = first.end_ns;
+                        let at = end.saturating_sub(1).max(*held.time());
+                        let at = held.delayed(&at);
+                        let mut session = output.session(&at);
+                        session.give(first);
+                        while let Some(w) = ready.next_if(|w| w.end_ns == end) {
+                            session.give(w);
+                        }
+                    }
+                    drop(ready);
+                    match now {
+                        Some(t) if t > *held.time() => held.downgrade(&t),
+                        None if finished => cap = None,
+                        _ => {}
+                    }
+                }
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Addr;
+    use crate::window::Granularity;
+
+    fn host(last: u8) -> WindowKey {
+        WindowKey::of_flow(
+            Granularity::Host,
+            Addr::from_v4([10, 0, 0, last]),
+            Addr::from_v4([10, 0, 1, 1]),
+            80,
+            6,
+        )
+    }
+
+    fn agg(key: WindowKey, start: u64, packets: u64, bytes: u64) -> PaneAgg {
+        PaneAgg {
+            key,
+            pane_start_ns: start,
+            stats: WindowStats {
+                packets,
+                bytes,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn summary(out: &[WindowRecord]) -> Vec<(u8, u64, u64, u64, bool)> {
+        out.iter()
+            .map(|w| {
+                let last = w.key.src.as_v4().map_or(0, |a| a[3]);
+                (last, w.start_ns, w.end_ns, w.stats.packets, w.partial)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tumbling_windows_close_with_the_frontier() {
+        let mut s = WindowsState::new(WindowConfig {
+            size_ns: 10,
+            slide_ns: 10,
+        });
+        let mut out = Vec::new();
+        s.insert(agg(host(1), 0, 2, 200));
+        s.insert(agg(host(2), 0, 1, 50));
+        s.insert(agg(host(1), 20, 5, 500)); // the window [10, 20) has no data
+        s.close(9, &mut out);
+        assert!(out.is_empty(), "pane [0, 10) may still grow");
+        s.close(10, &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![(1, 0, 10, 2, false), (2, 0, 10, 1, false)]
+        );
+        assert_eq!((s.keys(), s.panes()), (1, 1));
+        s.close(25, &mut out);
+        assert_eq!(out.len(), 2, "no empty window [10, 20)");
+        s.close(30, &mut out);
+        assert_eq!(summary(&out[2..]), vec![(1, 20, 30, 5, false)]);
+        assert_eq!((s.keys(), s.panes()), (0, 0));
+        assert_eq!(out[2].stats.bytes, 500);
+        assert_eq!(s.stats().windows, 3);
+    }
+
+    #[test]
+    fn hopping_windows_share_three_panes() {
+        let mut s = WindowsState::new(WindowConfig {
+            size_ns: 30,
+            slide_ns: 10,
+        });
+        let mut out = Vec::new();
+        s.insert(agg(host(1), 100, 1, 10));
+        s.insert(agg(host(1), 110, 2, 20));
+        s.insert(agg(host(1), 150, 4, 40));
+        s.close(200, &mut out);
+        assert_eq!(
+            summary(&out),
+            vec![
+                (1, 80, 110, 1, false),
+                (1, 90, 120, 3, false),
+                (1, 100, 130, 3, false),
+                (1, 110, 140, 2, false),
+                // [120, 150) has no data
+                (1, 130, 160, 4, false),
+                (1, 140, 170, 4, false),
+                (1, 150, 180, 4, false),
+            ]
+        );
+        assert_eq!(s.keys(), 0);
+        // Each pane counted in exactly size / slide windows.
+        let total: u64 = out.iter().map(|w| w.stats.bytes).sum();
+        assert_eq!(total, 3 * 70);
+    }
+
+    #[test]
+    fn panes_are_evicted_as_windows_pass() {
+        let mut s = WindowsState::new(WindowConfig {
+            size_ns: 30,
+            slide_ns: 10,
+        });
+        let mut out = Vec::new();
+        for p in 0..100u64 {
+            s.insert(agg(host(1), p * 10, 1, 1));
+            s.close(p * 10, &mut out);
+            assert!(s.panes() <= 3, "{} panes held at pane {p}", s.panes());
+        }
+    }
+
+    #[test]
+    fn windows_past_the_end_of_input_are_partial() {
+        let mut s = WindowsState::new(WindowConfig {
+            size_ns: 30,
+            slide_ns: 10,
+        });
+        let mut out = Vec::new();
+        s.insert(agg(host(1), 100, 1, 10));
+        s.insert(agg(host(1), 120, 2, 20));
+        s.close(110, &mut out);
+        assert_eq!(summary(&out), vec![(1, 80, 110, 1, false)]);
+        s.drain(125, &mut out);
+        assert_eq!(
+            summary(&out[1..]),
+            vec![
+                (1, 90, 120, 1, false),
+                (1, 100, 130, 3, true),
+                (1, 110, 140, 2, true),
+                (1, 120, 150, 2, true),
+            ]
+        );
+        assert_eq!((s.keys(), s.panes()), (0, 0));
+        // A window ending exactly at the end of input is complete.
+        let mut s = WindowsState::new(WindowConfig {
+            size_ns: 10,
+            slide_ns: 10,
+        });
+        let mut out = Vec::new();
+        s.insert(agg(host(1), 0, 1, 10));
+        s.drain(10, &mut out);
+        assert_eq!(summary(&out), vec![(1, 0, 10, 1, false)]);
+    }
+
+    #[test]
+    fn duplicates_from_two_workers_merge_exactly() {
+        let config = WindowConfig {
+            size_ns: 20,
+            slide_ns: 10,
+        };
+        let peer = |i| Addr::from_v4([192, 0, 2, i]);
+        let part = |packets, peers: &[u8], ports: &[u16], started| PaneAgg {
+            key: host(1),
+            pane_start_ns: 10,
+            stats: WindowStats {
+                packets,
+                bytes: packets * 100,
+                size_sumsq: u128::from(packets) * 10_000,
+                flags: [packets, 0, 0, 0, packets, 0, 0, 0],
+                flows_started: started,
+                peers: peers.iter().map(|&i| peer(i)).collect(),
+                dst_ports: ports.to_vec(),
+                ..Default::default()
+            },
+        };
+        let a = part(3, &[1, 2], &[80], 1);
+        let b = part(4, &[2, 3], &[80, 443], 2); // sorted, as the model keeps them
+        let run = |first: &PaneAgg, second: &PaneAgg| {
+            let mut s = WindowsState::new(config);
+            let mut out = Vec::new();
+            s.insert(first.clone());
+            s.insert(second.clone());
+            s.drain(u64::MAX, &mut out);
+            out
+        };
+        let ab = run(&a, &b);
+        assert_eq!(ab, run(&b, &a));
+        assert_eq!(ab.len(), 2);
+        let w = &ab[0];
+        assert_eq!((w.start_ns, w.end_ns), (0, 20));
+        assert_eq!((w.stats.packets, w.stats.bytes), (7, 700));
+        assert_eq!(w.stats.flows_started, 3);
+        assert_eq!(w.stats.flags[0], 7);
+        assert_eq!(w.stats.peers, vec![peer(1), peer(2), peer(3)]);
+        assert_eq!(w.stats.dst_ports, vec![80, 443]);
+        assert_eq!(ab[1].stats, w.stats);
+        assert_eq!((ab[1].start_ns, ab[1].end_ns), (10, 30));
+    }
+
+    #[test]
+    fn flow_events_without_packets_make_a_window_empty_aggregates_do_not() {
+        let mut s = WindowsState::new(WindowConfig {
+            size_ns: 10,
+            slide_ns: 10,
+        });
+        let mut out = Vec::new();
+        s.insert(PaneAgg {
+            key: host(1),
+            pane_start_ns: 0,
+            ..Default::default()
+        });
+        s.insert(PaneAgg {
+            key: host(2),
+            pane_start_ns: 0,
+            stats: WindowStats {
+                flows_ended: 1,
+                ended_duration_sum_ns: 5,
+                ..Default::default()
+            },
+        });
+        s.drain(100, &mut out);
+        assert_eq!(summary(&out), vec![(2, 0, 10, 0, false)]);
+    }
+
+    #[test]
+    fn late_panes_are_counted_not_merged() {
+        let mut s = WindowsState::new(WindowConfig {
+            size_ns: 10,
+            slide_ns: 10,
+        });
+        let mut out = Vec::new();
+        s.insert(agg(host(1), 0, 1, 1));
+        s.close(10, &mut out);
+        s.insert(agg(host(1), 0, 1, 1));
+        assert_eq!(s.stats().late_panes, 1);
+        assert_eq!(s.keys(), 0);
+        s.drain(100, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_how_often_the_frontier_moves() {
+        let config = WindowConfig {
+            size_ns: 60,
+            slide_ns: 20,
+        };
+        let aggs: Vec<PaneAgg> = (0..200u64)
+            .map(|i| agg(host((i % 7) as u8), (i * 37 % 1000) / 20 * 20, i % 5 + 1, i))
+            .collect();
+        let mut sorted = aggs.clone();
+        sorted.sort_by_key(|a| a.pane_start_ns);
+        // All at once.
+        let mut once = WindowsState::new(config);
+        let mut a = Vec::new();
+        for x in &aggs {
+            once.insert(x.clone());
+        }
+        once.drain(990, &mut a);
+        // Pane by pane, closing at every step.
+        let mut stepped = WindowsState::new(config);
+        let mut b = Vec::new();
+        for x in &sorted {
+            stepped.close(x.pane_start_ns, &mut b);
+            stepped.insert(x.clone());
+        }
+        stepped.drain(990, &mut b);
+        assert_eq!(a, b);
+        assert!(a.windows(2).all(|w| w[0].order_key() < w[1].order_key()));
+    }
+}
