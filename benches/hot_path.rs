@@ -1,5 +1,6 @@
-//! Per-packet costs of the hot path: reading a capture file, decoding a frame, and
-//! updating the flow table. `cargo bench --bench hot_path`.
+//! Per-packet costs of the hot path: reading a capture file, decoding a frame,
+//! updating the flow table, and feeding a fragment flood to the reassembly table.
+//! `cargo bench --bench hot_path`.
 
 use std::hint::black_box;
 
@@ -10,6 +11,7 @@ use flowtide::capture::{Frame, FrameSource, Poll};
 use flowtide::decode::Decoder;
 use flowtide_dataflows::operators::flow_table::{FlowTableConfig, FlowTableState};
 use flowtide_dataflows::packet::Packet;
+use flowtide_dataflows::reassembly::{ReassemblyConfig, ReassemblyTable};
 use flowtide_dataflows::window::WindowConfig;
 
 /// An Ethernet/IPv4/TCP frame from 10.0.x.y:port to 192.0.2.1:443.
@@ -121,6 +123,41 @@ fn benches(c: &mut Criterion) {
                 n += u64::from(p.header.caplen);
             }
             black_box(n)
+        })
+    });
+
+    // 100k fragments of `flowtide synth --scenario frag-flood` (datagrams that never
+    // complete), decoded, into one table with the default limits (64 MiB, 65,536
+    // datagrams): creation, eviction and the events, without the dataflow around it.
+    let flood = dir.path().join("flood.pcap");
+    let opts = flowtide::synth::SynthOptions {
+        packets: u64::from(N),
+        seed: 42,
+        rate_pps: 1e6,
+        ..Default::default()
+    };
+    let file = std::fs::File::create(&flood).expect("create");
+    flowtide::synth::flood::generate(&opts, file).expect("flood");
+    let mut src = CaptureFile::open(&flood.to_string_lossy()).expect("open");
+    let mut fragments = Vec::new();
+    while let Ok(Poll::Frame(f)) = src.next_frame() {
+        let mut p = Packet::default();
+        if decoder
+            .decode(&f, 0, fragments.len() as u64, &mut p)
+            .is_ok()
+        {
+            fragments.push(p);
+        }
+    }
+    g.bench_function("reassembly_flood_incomplete_datagrams", |b| {
+        b.iter(|| {
+            let mut t = ReassemblyTable::new(ReassemblyConfig::default());
+            let (mut out, mut events) = (Vec::new(), Vec::new());
+            for p in &fragments {
+                t.push(p, &mut out, &mut events);
+                events.clear();
+            }
+            black_box(t.len())
         })
     });
     g.finish();

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use flowtide_dataflows::reassembly::Policy;
 use flowtide_dataflows::window::WindowConfig;
 
@@ -130,6 +130,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = parse_bytes)]
     pub frag_memory: u64,
 
+    /// Do not reassemble IP fragments: they go through the analysis as ordinary packets
+    /// (like any other packet, counted in the flow of their addresses).
+    #[arg(long)]
+    pub no_reassembly: bool,
+
     /// Snap length for live capture.
     #[arg(long, default_value_t = 262_144)]
     pub snaplen: i32,
@@ -218,6 +223,19 @@ pub struct SynthArgs {
     /// Unix time (seconds) of the first packet.
     #[arg(long, default_value_t = 1_700_000_000)]
     pub start: u64,
+    /// What to write: realistic mixed traffic, or a flood of IP fragments of datagrams
+    /// that never complete (for benchmarking reassembly).
+    #[arg(long, value_enum, default_value_t = Scenario::Mix)]
+    pub scenario: Scenario,
+}
+
+/// `flowtide synth --scenario`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Mixed traffic (TCP, UDP, ICMP, IPv6, VLANs, tunnels, 1 % fragments).
+    Mix,
+    /// Fragments of datagrams that never complete.
+    FragFlood,
 }
 
 /// `flowtide defrag`.

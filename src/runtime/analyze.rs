@@ -23,7 +23,7 @@ use timely::worker::Worker;
 use crate::capture::pcap_file::CaptureFile;
 use crate::capture::{CaptureError, FrameSource};
 use crate::cli::AnalyzeArgs;
-use crate::decode::Decoder;
+use crate::decode::{DecodeConfig, Decoder};
 use crate::runtime::config::ClusterShape;
 use crate::runtime::feeds::{FeedKind, FeedSpec, OpenOptions};
 use crate::runtime::ingest::{
@@ -328,9 +328,11 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             tick_ms: args.tick as f64 / 1e6,
             max_disorder_ms: args.max_disorder as f64 / 1e6,
             idle_timeout_s: args.idle_timeout as f64 / 1e9,
-            frag_policy: args
-                .frag_policy
-                .map_or_else(|| "default".to_string(), |p| p.name().to_string()),
+            frag_policy: match args.frag_policy {
+                _ if args.no_reassembly => "off".to_string(),
+                Some(p) => p.name().to_string(),
+                None => "default".to_string(),
+            },
             frag_timeout_s: args.frag_timeout as f64 / 1e9,
             frag_memory_bytes: args.frag_memory,
             speed: args.speed,
@@ -421,10 +423,16 @@ fn open_feeds(shared: &Shared, local: usize) -> (Ingest, Vec<FeedCounters>) {
         speed: shared.args.speed,
         filter: shared.args.filter.clone(),
         process: shared.shape.process as u32,
+        reassemble: !shared.args.no_reassembly,
     };
+    // Without reassembly, fragments are ordinary packets: their bytes are not kept.
+    let decoder = Decoder::new(DecodeConfig {
+        keep_fragment_bytes: !shared.args.no_reassembly,
+        ..DecodeConfig::default()
+    });
     let ingest = Ingest::new(
         opened,
-        Decoder::default(),
+        decoder,
         config,
         Arc::clone(&shared.stop),
         Arc::clone(&shared.progress),

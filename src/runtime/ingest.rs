@@ -82,6 +82,8 @@ pub struct IngestConfig {
     pub filter: Option<String>,
     /// This process's index.
     pub process: u32,
+    /// Send IP fragments apart, to the reassembler (false: with every other packet).
+    pub reassemble: bool,
 }
 
 /// Where a worker's frames of a feed come from.
@@ -270,7 +272,8 @@ impl Ingest {
     }
 
     /// Moves up to `budget` frames' worth of packets into `batch`, IP fragments into
-    /// `fragments` (so that unfragmented packets bypass reassembly).
+    /// `fragments` (so that unfragmented packets bypass reassembly; without
+    /// [`IngestConfig::reassemble`], fragments go into `batch` too).
     pub fn fill(
         &mut self,
         batch: &mut Vec<Packet>,
@@ -327,7 +330,7 @@ impl Ingest {
                 }
             }
             if let Some((_, Some(p))) = next.pending.take() {
-                if p.is_fragment() {
+                if self.config.reassemble && p.is_fragment() {
                     fragments.push(p);
                 } else {
                     batch.push(p);

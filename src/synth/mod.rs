@@ -15,12 +15,15 @@
 //! long-run rate follows it closely. Memory grows with the number of concurrent flows,
 //! i.e. with `rate_pps`, never with `packets`.
 //!
+//! `--scenario frag-flood` writes a fragment flood instead (see [`flood`]).
+//!
 //! Layout: [`rng`] (PRNG and distributions), [`checksum`], [`frames`] (header
 //! builders), [`payload`] and [`apps`] (application bytes), [`topology`] (hosts and
 //! servers), [`traffic`] (flow models) and [`scheduler`] (the event loop).
 
 pub mod apps;
 pub mod checksum;
+pub mod flood;
 pub mod frames;
 pub mod payload;
 pub mod rng;
@@ -149,8 +152,11 @@ pub fn run_cli(args: &crate::cli::SynthArgs) -> anyhow::Result<()> {
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let report =
-        generate(&opts, out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    let report = match args.scenario {
+        crate::cli::Scenario::Mix => generate(&opts, out),
+        crate::cli::Scenario::FragFlood => flood::generate(&opts, out),
+    }
+    .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }

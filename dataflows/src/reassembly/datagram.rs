@@ -131,8 +131,7 @@ impl DatagramBuffer {
             data: data.into(),
         });
         self.max_end = self.max_end.max(end);
-        self.coverage.push((offset, end));
-        self.coverage = merge(std::mem::take(&mut self.coverage));
+        cover(&mut self.coverage, (offset, end));
         let cost = data.len() + FRAGMENT_OVERHEAD;
         self.memory += cost;
         cost
@@ -156,6 +155,18 @@ impl DatagramBuffer {
     /// The payload under `policy` (up to the final end).
     pub fn payload(&self, policy: Policy) -> Vec<u8> {
         let len = self.final_end.unwrap_or(self.max_end) as usize;
+        if self.differing.is_empty() {
+            // Every overlap carried identical data, so every policy yields the bytes of
+            // any covering fragment: copy each fragment in place (the same result as
+            // painting, without tracking an owner per byte).
+            let mut out = vec![0u8; len];
+            for f in &self.fragments {
+                let start = (f.offset as usize).min(len);
+                let stop = (f.end() as usize).min(len);
+                out[start..stop].copy_from_slice(&f.data[..stop - start]);
+            }
+            return out;
+        }
         let views: Vec<FragmentView<'_>> = self
             .fragments
             .iter()
@@ -165,6 +176,22 @@ impl DatagramBuffer {
             })
             .collect();
         paint(policy, &views, len).0
+    }
+}
+
+/// Adds `r` to sorted, merged ranges `v`, in place: the same as pushing it and calling
+/// [`merge`], without building a new vector.
+fn cover(v: &mut Vec<Range>, r: Range) {
+    // First range that ends at or after r's start (it may touch or overlap r).
+    let i = v.partition_point(|&(_, e)| e < r.0);
+    // Ranges from i on that start at or before r's end merge with it.
+    let j = i + v[i..].partition_point(|&(s, _)| s <= r.1);
+    if i == j {
+        v.insert(i, r);
+    } else {
+        let merged = (v[i].0.min(r.0), v[j - 1].1.max(r.1));
+        v[i] = merged;
+        v.drain(i + 1..j);
     }
 }
 
@@ -186,6 +213,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn payload_without_differing_overlaps_equals_painting() {
+        let mut d = DatagramBuffer::new(0, 10, Policy::Bsd);
+        d.store(8, b"BBBBBBBBCCCC");
+        d.store(0, b"AAAAAAAABBBB");
+        d.store(16, b"CCCCDDDD"); // overlaps [16, 20) with identical bytes
+        d.store(40, b"past"); // beyond the final end: ignored
+        d.final_end = Some(30);
+        assert!(d.differing.is_empty());
+        let views: Vec<FragmentView<'_>> = d
+            .fragments
+            .iter()
+            .map(|f| FragmentView {
+                offset: f.offset,
+                data: &f.data,
+            })
+            .collect();
+        for p in Policy::ALL {
+            assert_eq!(d.payload(p), paint(p, &views, 30).0, "{p:?}");
+        }
+        assert_eq!(&d.payload(Policy::Bsd)[..24], b"AAAAAAAABBBBBBBBCCCCDDDD");
+    }
+
+    #[test]
     fn analysis_finds_differences_duplicates_and_shrinks() {
         let mut d = DatagramBuffer::new(0, 10, Policy::First);
         d.store(0, b"AAAAAAAABBBBBBBB");
@@ -202,5 +252,27 @@ mod tests {
             merge(vec![(5, 6), (0, 2), (2, 3), (6, 9)]),
             vec![(0, 3), (5, 9)]
         );
+    }
+
+    #[test]
+    fn cover_in_place_equals_merge() {
+        // Every sequence of 4 ranges over a small space, against merge().
+        let ranges: Vec<Range> = (0..6u32)
+            .flat_map(|s| (s..7).map(move |e| (s * 2, e * 2)))
+            .collect();
+        let mut state = 7u64;
+        for _ in 0..5000 {
+            let mut v: Vec<Range> = Vec::new();
+            let mut all = Vec::new();
+            for _ in 0..4 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let r = ranges[(state >> 33) as usize % ranges.len()];
+                cover(&mut v, r);
+                all.push(r);
+                assert_eq!(v, merge(all.clone()), "{all:?}");
+            }
+        }
     }
 }

@@ -238,6 +238,12 @@ impl Counters {
     }
 
     pub(crate) fn count(&mut self, kind: &EventKind) {
-        *self.events.entry(kind.name().to_string()).or_default() += 1;
+        // No allocation once the kind has been seen (floods raise millions of events).
+        match self.events.get_mut(kind.name()) {
+            Some(n) => *n += 1,
+            None => {
+                self.events.insert(kind.name().to_string(), 1);
+            }
+        }
     }
 }
