@@ -151,7 +151,7 @@ impl WindowConfig {
         if self.slide_ns == 0 || self.size_ns == 0 {
             return Err("window size and slide must be positive".into());
         }
-        if self.size_ns % self.slide_ns != 0 {
+        if !self.size_ns.is_multiple_of(self.slide_ns) {
             return Err("the window size must be a multiple of the window slide".into());
         }
         Ok(())

@@ -384,7 +384,7 @@ impl ReassemblyTable {
             self.counters.dropped_fragments += 1;
             return self.emit(events, ts, key, EventKind::TooLarge { size });
         }
-        if f.more && len % 8 != 0 {
+        if f.more && !len.is_multiple_of(8) {
             self.emit(events, ts, key, EventKind::Misaligned { len });
         }
         if off == 0 {
