@@ -159,7 +159,7 @@ impl AnalyzeArgs {
             size_ns: self.window,
             slide_ns: self.window_slide.unwrap_or(self.window),
         };
-        if config.slide_ns > 0 && config.size_ns % config.slide_ns != 0 {
+        if config.slide_ns > 0 && !config.size_ns.is_multiple_of(config.slide_ns) {
             return Err(format!(
                 "--window ({}) must be a multiple of --window-slide ({})",
                 format_duration_ns(config.size_ns),
@@ -195,7 +195,7 @@ fn format_duration_ns(ns: u64) -> String {
         ("ms", 1_000_000),
         ("us", 1_000),
     ] {
-        if ns >= scale && ns % scale == 0 {
+        if ns >= scale && ns.is_multiple_of(scale) {
             return format!("{}{unit}", ns / scale);
         }
     }
