@@ -84,11 +84,19 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> L + 'static,
     {
+        // Size each line's buffer by the previous line, so a record is serialized into
+        // one allocation instead of a growing string.
+        let hint = std::cell::Cell::new(256usize);
         self.write_ordered_lines(
             path,
             threads,
             order,
-            move |d| serde_json::to_string(&to_line(d)).map_err(|e| e.to_string()),
+            move |d| {
+                let mut buf = Vec::with_capacity(hint.get() + 64);
+                serde_json::to_writer(&mut buf, &to_line(d)).map_err(|e| e.to_string())?;
+                hint.set(buf.len());
+                String::from_utf8(buf).map_err(|e| e.to_string())
+            },
             None,
             errors,
         )
