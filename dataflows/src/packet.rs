@@ -65,7 +65,32 @@ impl Addr {
 
 impl std::fmt::Display for Addr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.to_ip())
+        match self.as_v4() {
+            // Dotted quad written by hand: this runs for every output record.
+            Some(octets) => {
+                let mut buf = [0u8; 15];
+                let mut n = 0;
+                for (i, o) in octets.into_iter().enumerate() {
+                    if i > 0 {
+                        buf[n] = b'.';
+                        n += 1;
+                    }
+                    if o >= 100 {
+                        buf[n] = b'0' + o / 100;
+                        n += 1;
+                    }
+                    if o >= 10 {
+                        buf[n] = b'0' + (o / 10) % 10;
+                        n += 1;
+                    }
+                    buf[n] = b'0' + o % 10;
+                    n += 1;
+                }
+                let text: String = buf[..n].iter().map(|&c| char::from(c)).collect();
+                f.pad(&text)
+            }
+            None => std::fmt::Display::fmt(&self.to_ip(), f),
+        }
     }
 }
 
@@ -294,6 +319,21 @@ impl Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_print_like_the_standard_library() {
+        for v4 in [
+            [0, 0, 0, 0],
+            [10, 0, 0, 1],
+            [192, 168, 100, 255],
+            [1, 22, 133, 9],
+        ] {
+            let a = Addr::from_v4(v4);
+            assert_eq!(a.to_string(), std::net::Ipv4Addr::from(v4).to_string());
+        }
+        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(Addr::from_v6(v6).to_string(), "2001:db8::1");
+    }
 
     #[test]
     fn hot_record_stays_small() {

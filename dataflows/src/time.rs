@@ -11,12 +11,33 @@ pub fn iso8601(ts_ns: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    // Written digit by digit: this runs for every output record.
+    let mut b = [0u8; 30];
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (0..width).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.clamp(0, 9999) as u64);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, rem / 3600);
+    put(14, 2, (rem / 60) % 60);
+    put(17, 2, rem % 60);
+    put(20, 9, nanos);
+    for (at, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (29, b'Z'),
+    ] {
+        b[at] = c;
+    }
+    b.iter().map(|&c| char::from(c)).collect()
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month 1–12, day 1–31)
@@ -37,6 +58,28 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_iso8601_matches_formatting() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ts = x % (4_102_444_800 * NS_PER_SEC); // up to 2100
+            let secs = ts / NS_PER_SEC;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let rem = secs % 86_400;
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+                rem / 3600,
+                (rem / 60) % 60,
+                rem % 60,
+                ts % NS_PER_SEC
+            );
+            assert_eq!(iso8601(ts), want);
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -1,6 +1,7 @@
 //! Output sinks: JSON Lines files and the run summary.
 
 pub mod flow_json;
+pub mod json_line;
 pub mod ordered_jsonl;
 pub mod reassembly_json;
 pub mod summary;

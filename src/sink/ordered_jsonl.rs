@@ -93,7 +93,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
             order,
             move |d| {
                 let mut buf = Vec::with_capacity(hint.get() + 64);
-                serde_json::to_writer(&mut buf, &to_line(d)).map_err(|e| e.to_string())?;
+                super::json_line::write(&to_line(d), &mut buf)?;
                 hint.set(buf.len());
                 String::from_utf8(buf).map_err(|e| e.to_string())
             },
