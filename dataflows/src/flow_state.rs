@@ -22,9 +22,12 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use crate::flow::{DirectionStats, EndReason, FlowRecord, IatStats};
+use hashbrown::HashTable;
+
+use crate::flow::{EndReason, FlowRecord};
+use crate::flow_acc::{DirAcc, IatAcc};
 use crate::flow_key::FlowKey;
-use crate::hash::FastMap;
+use crate::hash::TableHasher;
 use crate::packet::{proto, tcp, Packet};
 use crate::panes::{FlowSide, PaneAcc, PaneCombiner};
 use crate::time::NS_PER_SEC;
@@ -70,6 +73,10 @@ pub struct FlowTableStats {
     pub panes: u64,
 }
 
+/// A flow is split (end reason `active`) before either direction exceeds this many
+/// packets, so per-direction counters fit 32 bits.
+const MAX_DIRECTION_PACKETS: u32 = u32::MAX - 1;
+
 const SRC_IS_LO: u8 = 1;
 const ORIENTED: u8 = 2;
 const FIN_LO: u8 = 4;
@@ -91,10 +98,10 @@ struct OpenFlow {
     bits: u8,
     ip_version: u8,
     /// Packets travelling lo → hi.
-    fwd: DirectionStats,
+    fwd: DirAcc,
     /// Packets travelling hi → lo.
-    rev: DirectionStats,
-    iat: IatStats,
+    rev: DirAcc,
+    iat: IatAcc,
     pane: PaneAcc,
 }
 
@@ -109,15 +116,21 @@ impl OpenFlow {
             generation,
             bits: if forward { SRC_IS_LO } else { 0 },
             ip_version: p.ip_version,
-            fwd: DirectionStats::default(),
-            rev: DirectionStats::default(),
-            iat: IatStats::default(),
+            fwd: DirAcc::default(),
+            rev: DirAcc::default(),
+            iat: IatAcc::default(),
             pane: PaneAcc::default(),
         }
     }
 
     fn packets(&self) -> u64 {
-        self.fwd.packets + self.rev.packets
+        u64::from(self.fwd.packets) + u64::from(self.rev.packets)
+    }
+
+    /// True when one more packet could overflow a direction's 32-bit counters.
+    #[inline]
+    fn is_full(&self) -> bool {
+        self.fwd.packets >= MAX_DIRECTION_PACKETS || self.rev.packets >= MAX_DIRECTION_PACKETS
     }
 
     /// When and why the flow ends if no packet intervenes.
@@ -206,9 +219,9 @@ impl OpenFlow {
     fn finish(&self, end_ns: u64, end_reason: EndReason) -> FlowRecord {
         let key = self.key;
         let (src, dst, src2dst, dst2src) = if self.bits & SRC_IS_LO != 0 {
-            (key.lo, key.hi, self.fwd, self.rev)
+            (key.lo, key.hi, self.fwd.stats(), self.rev.stats())
         } else {
-            (key.hi, key.lo, self.rev, self.fwd)
+            (key.hi, key.lo, self.rev.stats(), self.fwd.stats())
         };
         FlowRecord {
             key,
@@ -223,9 +236,17 @@ impl OpenFlow {
             end_reason,
             src2dst,
             dst2src,
-            bidirectional_iat: self.iat,
+            bidirectional_iat: self.iat.stats(),
         }
     }
+}
+
+#[inline]
+fn key_hash(key: &FlowKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = TableHasher::default();
+    key.hash(&mut h);
+    h.finish()
 }
 
 #[inline]
@@ -237,7 +258,8 @@ fn is_new_connection(p: &Packet) -> bool {
 #[derive(Debug, Default)]
 pub struct FlowTableState {
     config: FlowTableConfig,
-    index: FastMap<FlowKey, u32>,
+    /// Open flows: slot numbers, hashed by their flow key (which lives in the slot).
+    index: HashTable<u32>,
     slots: Vec<OpenFlow>,
     free: Vec<u32>,
     timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
@@ -265,11 +287,20 @@ impl FlowTableState {
     pub fn update(&mut self, p: &Packet, out: &mut Vec<FlowRecord>) {
         let (key, forward) = FlowKey::of(p);
         self.stats.packets += 1;
-        let slot = match self.index.get(&key) {
-            Some(&slot) => {
+        let hash = key_hash(&key);
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find(hash, |&s| slots[s as usize].key == key)
+            .copied();
+        let slot = match found {
+            Some(slot) => {
                 let flow = &self.slots[slot as usize];
                 let (due, reason) = flow.due(&self.config);
-                if p.ts_ns >= due {
+                if flow.is_full() {
+                    self.end(slot, p.ts_ns, EndReason::Active, out);
+                    self.open(key, p, forward)
+                } else if p.ts_ns >= due {
                     self.end(slot, due, reason, out);
                     self.open(key, p, forward)
                 } else if flow.close_ns != u64::MAX && is_new_connection(p) {
@@ -333,7 +364,9 @@ impl FlowTableState {
         let (due, _) = flow.due(&self.config);
         flow.timer_ns = due;
         self.timers.push(Reverse((due, slot, flow.generation)));
-        self.index.insert(key, slot);
+        let slots = &self.slots;
+        self.index
+            .insert_unique(key_hash(&key), slot, |&s| key_hash(&slots[s as usize].key));
         self.stats.peak_open_flows = self.stats.peak_open_flows.max(self.index.len() as u64);
         slot
     }
@@ -351,7 +384,14 @@ impl FlowTableState {
         }
         out.push(flow.finish(end_ns, reason));
         flow.generation = flow.generation.wrapping_add(1);
-        self.index.remove(&flow.key);
+        let key = flow.key;
+        let slots = &self.slots;
+        if let Ok(entry) = self
+            .index
+            .find_entry(key_hash(&key), |&s| slots[s as usize].key == key)
+        {
+            entry.remove();
+        }
         self.free.push(slot);
         self.stats.flows += 1;
     }
@@ -415,7 +455,7 @@ impl FlowTableState {
         panes: &mut Vec<PaneAgg>,
     ) {
         self.timers.clear();
-        let open: Vec<u32> = self.index.values().copied().collect();
+        let open: Vec<u32> = self.index.iter().copied().collect();
         for slot in open {
             let flow = &self.slots[slot as usize];
             let (due, reason) = flow.due(&self.config);
@@ -580,13 +620,9 @@ mod tests {
 #[cfg(test)]
 mod size_tests {
     #[test]
-    fn print_sizes() {
-        eprintln!(
-            "OpenFlow {} DirectionStats {} PaneAcc {} FlowKey {}",
-            std::mem::size_of::<super::OpenFlow>(),
-            std::mem::size_of::<crate::flow::DirectionStats>(),
-            std::mem::size_of::<crate::panes::PaneAcc>(),
-            std::mem::size_of::<crate::flow_key::FlowKey>()
-        );
+    fn open_flow_state_stays_compact() {
+        // Key 56 + header 40 + two directions 2 × 128 + bidirectional gaps 32 + pane 96.
+        assert!(std::mem::size_of::<super::OpenFlow>() <= 480);
+        assert_eq!(std::mem::align_of::<super::OpenFlow>(), 8);
     }
 }

@@ -15,6 +15,7 @@
 //! size, batch size, worker count or replay speed.
 
 pub mod flow;
+pub mod flow_acc;
 pub mod flow_key;
 pub mod flow_state;
 pub mod hash;

@@ -10,6 +10,7 @@
 //! depend on the order of folding.
 
 use crate::flow::count_flags;
+use crate::flow_acc::Sum128;
 use crate::hash::FastMap;
 use crate::packet::{proto, Addr, Packet};
 use crate::window::{Granularity, PaneAgg, WindowKey, WindowStats};
@@ -17,23 +18,23 @@ use crate::window::{Granularity, PaneAgg, WindowKey, WindowStats};
 /// No pane.
 pub const NO_PANE: u64 = u64::MAX;
 
-/// One flow's traffic in its current pane.
+/// One flow's traffic in its current pane (96 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PaneAcc {
     /// Start of the pane, or [`NO_PANE`].
     pub start: u64,
-    /// Packets.
-    pub packets: u32,
-    /// Inter-arrival samples (gaps to the flow's previous packet).
-    pub iat_count: u32,
     /// IP bytes.
     pub bytes: u64,
     /// Sum of the gaps (ns).
     pub iat_sum_ns: u64,
-    /// Sum of squared sizes.
-    pub size_sumsq: u128,
+    /// Sum of squared sizes (saturating; exact below 2³² packets of at most 65 535 bytes).
+    pub size_sumsq: u64,
     /// Sum of squared gaps.
-    pub iat_sumsq: u128,
+    pub iat_sumsq: Sum128,
+    /// Packets.
+    pub packets: u32,
+    /// Inter-arrival samples (gaps to the flow's previous packet).
+    pub iat_count: u32,
     /// Per-flag packet counts.
     pub flags: [u32; 8],
     /// Whether the flow started in this pane.
@@ -44,12 +45,12 @@ impl Default for PaneAcc {
     fn default() -> Self {
         PaneAcc {
             start: NO_PANE,
-            packets: 0,
-            iat_count: 0,
             bytes: 0,
             iat_sum_ns: 0,
             size_sumsq: 0,
-            iat_sumsq: 0,
+            iat_sumsq: Sum128::default(),
+            packets: 0,
+            iat_count: 0,
             flags: [0; 8],
             started: false,
         }
@@ -63,11 +64,11 @@ impl PaneAcc {
         let size = u64::from(p.ip_len);
         self.packets = self.packets.saturating_add(1);
         self.bytes += size;
-        self.size_sumsq += u128::from(size) * u128::from(size);
+        self.size_sumsq = self.size_sumsq.saturating_add(size * size);
         if let Some(g) = gap_ns {
             self.iat_count = self.iat_count.saturating_add(1);
             self.iat_sum_ns += g;
-            self.iat_sumsq += u128::from(g) * u128::from(g);
+            self.iat_sumsq.add(u128::from(g) * u128::from(g));
         }
         count_flags(&mut self.flags, p.tcp_flags);
     }
@@ -158,10 +159,10 @@ impl PaneCombiner {
             let s = &mut b.stats;
             s.packets += u64::from(acc.packets);
             s.bytes += acc.bytes;
-            s.size_sumsq += acc.size_sumsq;
+            s.size_sumsq += u128::from(acc.size_sumsq);
             s.iat_count += u64::from(acc.iat_count);
             s.iat_sum_ns += u128::from(acc.iat_sum_ns);
-            s.iat_sumsq += acc.iat_sumsq;
+            s.iat_sumsq += acc.iat_sumsq.get();
             for (a, f) in s.flags.iter_mut().zip(acc.flags) {
                 *a += u64::from(f);
             }

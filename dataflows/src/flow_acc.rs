@@ -1,0 +1,177 @@
+//! Compact per-flow accumulators, as the flow table keeps them while a flow is open
+//! (the finished record uses the roomier [`DirectionStats`]).
+//!
+//! Every field is 8-byte aligned or smaller (128-bit sums are stored as two words), and
+//! per-direction counters are 32-bit: the flow table splits a flow (end reason
+//! `active`) before a direction would reach 2³² packets, so no counter can overflow. Sums
+//! of squared sizes fit 64 bits under that bound (2³² × 65 535²  < 2⁶⁴); larger IPv6
+//! jumbogram sizes saturate.
+
+use crate::flow::{count_flags, DirectionStats, IatStats};
+use crate::packet::Packet;
+
+/// A 128-bit sum stored as two words, so that records holding it stay 8-byte aligned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sum128 {
+    lo: u64,
+    hi: u64,
+}
+
+impl Sum128 {
+    /// Adds `x` (wrapping at 2¹²⁸, which no sum here reaches).
+    #[inline]
+    pub fn add(&mut self, x: u128) {
+        let (lo, carry) = self.lo.overflowing_add(x as u64);
+        self.lo = lo;
+        self.hi = self
+            .hi
+            .wrapping_add((x >> 64) as u64)
+            .wrapping_add(u64::from(carry));
+    }
+
+    /// The value.
+    #[inline]
+    pub fn get(self) -> u128 {
+        (u128::from(self.hi) << 64) | u128::from(self.lo)
+    }
+}
+
+/// Inter-arrival accumulator (see [`IatStats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IatAcc {
+    min_ns: u64,
+    max_ns: u64,
+    sumsq: Sum128,
+}
+
+impl Default for IatAcc {
+    fn default() -> Self {
+        IatAcc {
+            min_ns: u64::MAX,
+            max_ns: 0,
+            sumsq: Sum128::default(),
+        }
+    }
+}
+
+impl IatAcc {
+    /// Records one gap.
+    #[inline]
+    pub fn add(&mut self, gap_ns: u64) {
+        self.min_ns = self.min_ns.min(gap_ns);
+        self.max_ns = self.max_ns.max(gap_ns);
+        self.sumsq.add(u128::from(gap_ns) * u128::from(gap_ns));
+    }
+
+    /// As a record.
+    pub fn stats(&self) -> IatStats {
+        IatStats {
+            min_ns: self.min_ns,
+            max_ns: self.max_ns,
+            sumsq: self.sumsq.get(),
+        }
+    }
+}
+
+/// One direction of an open flow (128 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirAcc {
+    first_ns: u64,
+    last_ns: u64,
+    bytes: u64,
+    frame_bytes: u64,
+    payload_bytes: u64,
+    size_sumsq: u64,
+    iat: IatAcc,
+    /// Packets.
+    pub packets: u32,
+    fragments: u32,
+    size_min: u32,
+    size_max: u32,
+    flags: [u32; 8],
+}
+
+impl DirAcc {
+    /// Counts one packet (packets come in event-time order; the caller keeps `packets`
+    /// below `u32::MAX`).
+    #[inline]
+    pub fn add(&mut self, p: &Packet) {
+        let size = p.ip_len;
+        if self.packets == 0 {
+            self.first_ns = p.ts_ns;
+            self.size_min = size;
+            self.size_max = size;
+        } else {
+            self.iat.add(p.ts_ns.saturating_sub(self.last_ns));
+            self.size_min = self.size_min.min(size);
+            self.size_max = self.size_max.max(size);
+        }
+        self.last_ns = p.ts_ns;
+        self.packets += 1;
+        self.bytes += u64::from(size);
+        self.frame_bytes += u64::from(p.frame_len);
+        self.payload_bytes += u64::from(p.payload_len);
+        self.size_sumsq = self
+            .size_sumsq
+            .saturating_add(u64::from(size) * u64::from(size));
+        self.fragments = self.fragments.saturating_add(u32::from(p.fragments));
+        count_flags(&mut self.flags, p.tcp_flags);
+    }
+
+    /// As a record.
+    pub fn stats(&self) -> DirectionStats {
+        DirectionStats {
+            first_ns: self.first_ns,
+            last_ns: self.last_ns,
+            packets: u64::from(self.packets),
+            bytes: self.bytes,
+            frame_bytes: self.frame_bytes,
+            payload_bytes: self.payload_bytes,
+            size_sumsq: u128::from(self.size_sumsq),
+            iat: self.iat.stats(),
+            flags: self.flags,
+            fragments: self.fragments,
+            size_min: self.size_min,
+            size_max: self.size_max,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_accumulators_agree_with_the_record_type() {
+        let mut acc = DirAcc::default();
+        let mut rec = DirectionStats::default();
+        for (i, (ts, len)) in [(5u64, 60u32), (900, 1500), (901, 40), (5_000_000_000, 9000)]
+            .into_iter()
+            .enumerate()
+        {
+            let p = Packet {
+                ts_ns: ts,
+                ip_len: len,
+                frame_len: len + 14,
+                payload_len: len / 2,
+                tcp_flags: i as u8 * 0x11,
+                fragments: i as u16,
+                ..Default::default()
+            };
+            acc.add(&p);
+            rec.add(&p);
+        }
+        assert_eq!(acc.stats(), rec);
+    }
+
+    #[test]
+    fn wide_sums_carry() {
+        let mut s = Sum128::default();
+        s.add(u128::from(u64::MAX));
+        s.add(1);
+        s.add(3 << 64);
+        assert_eq!(s.get(), (4u128 << 64));
+        assert_eq!(std::mem::size_of::<DirAcc>(), 128);
+        assert_eq!(std::mem::align_of::<DirAcc>(), 8);
+    }
+}
