@@ -288,7 +288,9 @@ fn exception_policy_defrag_memcap() {
     let Some(root) = corpus() else { return };
     let tmp = tempfile::tempdir().expect("tmp");
     let input = pcap_of(&sv(&root, "exception-policy-defrag-01"));
-    let (events, summary) = analyze_events(&input, tmp.path(), &["--frag-memory", "1KiB"]);
+    // 1500 bytes: the second fragment (432 data bytes plus the per-datagram and
+    // per-fragment charges) fits, the first (976 bytes of data) does not.
+    let (events, summary) = analyze_events(&input, tmp.path(), &["--frag-memory", "1500"]);
     assert_eq!(count(&events, &["over_budget"]), 1);
     assert_eq!(summary["reassembly"]["reassembled"], 0);
     let flows = flow_lines(&tmp.path().join("analyze"));
