@@ -218,13 +218,7 @@ impl ser::SerializeMap for Fields<'_> {
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         self.separator();
-        // serde_json writes map keys as strings (numbers quoted); so does MapKey.
-        key.serialize(serde_json::value::Serializer)
-            .map_err(|e| Error(e.to_string()))
-            .and_then(|k| match k {
-                serde_json::Value::String(s) => value(&s, self.out),
-                other => value(&other.to_string(), self.out),
-            })?;
+        key.serialize(Key { out: self.out })?;
         self.out.push(b':');
         Ok(())
     }
@@ -236,6 +230,138 @@ impl ser::SerializeMap for Fields<'_> {
     fn end(self) -> Result<(), Error> {
         self.out.push(b'}');
         Ok(())
+    }
+}
+
+/// A map key: a string, or a number or bool written as a string (as `serde_json` does).
+struct Key<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+macro_rules! quoted {
+    ($($name:ident: $t:ty),* $(,)?) => {
+        $(fn $name(self, v: $t) -> Result<(), Error> {
+            value(&v.to_string(), self.out)
+        })*
+    };
+}
+
+fn not_a_key<T>() -> Result<T, Error> {
+    Err(Error("map keys must be strings, numbers or bools".into()))
+}
+
+impl ser::Serializer for Key<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    quoted!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_char: char,
+    );
+
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        value(v, self.out)
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        value(variant, self.out)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_f32(self, _v: f32) -> Result<(), Error> {
+        not_a_key()
+    }
+    fn serialize_f64(self, _v: f64) -> Result<(), Error> {
+        not_a_key()
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
+        not_a_key()
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        not_a_key()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _v: &T) -> Result<(), Error> {
+        not_a_key()
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        not_a_key()
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        not_a_key()
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _v: &T,
+    ) -> Result<(), Error> {
+        not_a_key()
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        not_a_key()
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
+        not_a_key()
+    }
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        not_a_key()
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        not_a_key()
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        not_a_key()
+    }
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, Error> {
+        not_a_key()
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        not_a_key()
     }
 }
 
@@ -313,6 +439,19 @@ mod tests {
             let slow = serde_json::to_string(&r).expect("serializes");
             assert_eq!(String::from_utf8(fast).expect("utf8"), slow);
         }
+    }
+
+    #[test]
+    fn maps_with_number_keys_match_serde_json() {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(3u16, "x");
+        m.insert(10u16, "y");
+        let mut fast = Vec::new();
+        write(&m, &mut fast).expect("writes");
+        assert_eq!(
+            String::from_utf8(fast).expect("utf8"),
+            serde_json::to_string(&m).expect("json")
+        );
     }
 
     #[test]
