@@ -1,10 +1,13 @@
 //! A timely sink that writes records as JSON Lines in a canonical order.
 //!
-//! Records are routed to the first worker of their process, which holds them until the
-//! frontier passes their timely time and then writes them sorted by the caller's order
-//! key. Because every record's order key is at least its predecessors' (the operators
-//! upstream emit in event-time order across timely times), each file is in canonical
-//! order as a whole, and one process's output is independent of its worker count.
+//! Records are routed to the first worker of their process, which holds them sorted by
+//! the caller's order key. An order key starts with an event time `e` ([`TimedKey`]), and
+//! every operator upstream emits a record at a timely time at or before its `e` (a flow
+//! at or before its end, a window before its end, an event at or before its time). So
+//! once the frontier has passed `e`, no record with a smaller key can still come, and
+//! everything up to there is written. Each file is thus in canonical order as a whole,
+//! whatever the timing of the workers, and one process's output is independent of its
+//! worker count.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -20,6 +23,25 @@ use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Operator;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
+
+/// An order key that starts with an event time: the record is emitted at a timely time
+/// at or before it.
+pub trait TimedKey: Ord {
+    /// The event time the key starts with.
+    fn event_time(&self) -> u64;
+}
+
+impl<A: Ord> TimedKey for (u64, A) {
+    fn event_time(&self) -> u64 {
+        self.0
+    }
+}
+
+impl<A: Ord, B: Ord> TimedKey for (u64, A, B) {
+    fn event_time(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Errors a sink met (reported at the end of the run).
 pub type SinkErrors = Rc<RefCell<Vec<String>>>;
@@ -40,7 +62,7 @@ pub trait WriteOrderedJsonl<'scope, D> {
         errors: SinkErrors,
     ) -> StreamVec<'scope, u64, ()>
     where
-        K: Ord + ExchangeData,
+        K: TimedKey + ExchangeData,
         L: Serialize,
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> L + 'static;
@@ -58,13 +80,10 @@ pub trait WriteOrderedJsonl<'scope, D> {
         errors: SinkErrors,
     ) -> StreamVec<'scope, u64, ()>
     where
-        K: Ord + ExchangeData,
+        K: TimedKey + ExchangeData,
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> Result<String, String> + 'static;
 }
-
-/// A serialized record: its order key and its JSON line (or why it has none).
-type Keyed<K> = (K, Result<String, String>);
 
 /// A serialized record on its way to the writer: (writer, order key, JSON line).
 type Line<K> = (u64, K, Result<String, String>);
@@ -79,7 +98,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         errors: SinkErrors,
     ) -> StreamVec<'scope, u64, ()>
     where
-        K: Ord + ExchangeData,
+        K: TimedKey + ExchangeData,
         L: Serialize,
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> L + 'static,
@@ -112,7 +131,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         errors: SinkErrors,
     ) -> StreamVec<'scope, u64, ()>
     where
-        K: Ord + ExchangeData,
+        K: TimedKey + ExchangeData,
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> Result<String, String> + 'static,
     {
@@ -151,23 +170,25 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                             .push(format!("cannot create {}: {e}", path.display())),
                     }
                 }
-                let mut pending: BTreeMap<u64, Vec<Keyed<K>>> = BTreeMap::new();
+                let mut pending: BTreeMap<K, Vec<Result<String, String>>> = BTreeMap::new();
                 move |(input, frontier), _output| {
-                    input.for_each(|time, data| {
-                        let t = time.least().copied().unwrap_or(0);
-                        pending
-                            .entry(t)
-                            .or_default()
-                            .extend(data.drain(..).map(|(_, k, line)| (k, line)));
+                    input.for_each(|_time, data| {
+                        for (_, k, line) in data.drain(..) {
+                            pending.entry(k).or_default().push(line);
+                        }
                     });
+                    let horizon = frontier.frontier().iter().min().copied();
                     while let Some(entry) = pending.first_entry() {
-                        if frontier.less_equal(entry.key()) {
+                        if horizon.is_some_and(|h| entry.key().event_time() >= h) {
                             break;
                         }
-                        let mut batch = entry.remove();
-                        batch.sort_by(|a, b| a.0.cmp(&b.0));
+                        let mut lines = entry.remove();
+                        // Equal keys (rare) are ordered by content, not by arrival.
+                        if lines.len() > 1 {
+                            lines.sort();
+                        }
                         if let Some(w) = out.as_mut() {
-                            if let Err(e) = write_lines(w, &batch) {
+                            if let Err(e) = write_lines(w, &lines) {
                                 errors
                                     .borrow_mut()
                                     .push(format!("cannot write {}: {e}", path.display()));
@@ -201,11 +222,8 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
 }
 
 /// Writes serialized lines; a record that could not be serialized is an error.
-fn write_lines<K>(
-    w: &mut impl Write,
-    batch: &[(K, Result<String, String>)],
-) -> std::io::Result<()> {
-    for (_, line) in batch {
+fn write_lines(w: &mut impl Write, batch: &[Result<String, String>]) -> std::io::Result<()> {
+    for line in batch {
         let line = line
             .as_ref()
             .map_err(|e| std::io::Error::other(e.clone()))?;
