@@ -67,6 +67,15 @@ impl Kind {
         }
     }
 
+    /// True for the attacks of a compromised workstation against the outside (no
+    /// victim).
+    pub fn is_inside_out(self) -> bool {
+        matches!(
+            self,
+            Kind::DnsTunnel | Kind::Exfil | Kind::Beacon10 | Kind::Beacon40
+        )
+    }
+
     /// True for the attacks that last seconds to minutes (placed one after another);
     /// the others run for most of the post-warm-up time, in parallel.
     pub fn is_short(self) -> bool {

@@ -228,10 +228,31 @@ fn plan_attacks(
         next_inside += 1;
         h
     };
-    let targets: Vec<[u8; 4]> = {
-        let mut t = net.servers().to_vec();
-        t.push(net.hosts[rng.below(net.hosts.len() as u64) as usize]);
-        t
+    // Victims: the servers and four workstations (not among the compromised ones),
+    // each attacked by at most one external attacker while the pool lasts.
+    let mut victims: Vec<[u8; 4]> = net.servers().to_vec();
+    for k in 0..4 {
+        let h = inside[(inside.len() - 1 - k % inside.len()) % inside.len()];
+        if !victims.contains(&net.hosts[h]) {
+            victims.push(net.hosts[h]);
+        }
+    }
+    for i in 0..victims.len() {
+        let j = i + rng.below((victims.len() - i) as u64) as usize;
+        victims.swap(i, j);
+    }
+    // The SYN flood hits a web server.
+    let web = *rng.pick(&[net.intranet.ip, net.mail.ip]);
+    victims.retain(|v| *v != web);
+    victims.insert(0, web);
+    let mut next_victim = 1usize;
+    let mut take_victim = |kind: Kind| {
+        if kind == Kind::SynFlood {
+            return web;
+        }
+        let v = victims[next_victim % victims.len()];
+        next_victim += 1;
+        v
     };
 
     // Durations of the short attacks and random gaps between them.
@@ -271,7 +292,11 @@ fn plan_attacks(
             kind,
             tag: Tag::Attack(id as u16),
             attacker: public_ip(rng),
-            peer: targets[rng.below(targets.len() as u64) as usize],
+            peer: if kind.is_inside_out() {
+                net.resolver
+            } else {
+                take_victim(kind)
+            },
             peer_name: String::new(),
             attacker_ttl: 64 - rng.range(6, 20) as u8,
             peer_ttl: 64,
@@ -314,8 +339,6 @@ fn plan_attacks(
                 a.ports = ports;
             }
             Kind::SynFlood => {
-                a.peer = *rng.pick(&[net.intranet.ip, net.mail.ip]);
-                victim = Some(a.peer);
                 a.rate = uniform(rng, 1_500.0, 3_000.0);
                 params = json!({"packets_per_s": a.rate, "dest_port": 443,
                     "synack_fraction": 0.25, "spoofed": false});
