@@ -98,6 +98,11 @@ impl OfficeOptions {
         if !(self.hours.is_finite() && self.hours > 0.0 && self.hours <= 24.0 * 14.0) {
             return Err("--hours must be positive (at most two weeks)".into());
         }
+        // The capture's timestamps must fit the pcap format's 32-bit seconds.
+        if self.day / 86_400 * 86_400 + 86_400 + (self.hours * 3_600.0) as u64 > u64::from(u32::MAX)
+        {
+            return Err("--start is too far in the future for pcap timestamps".into());
+        }
         let span = self.end_ns() - self.start_ns();
         if self.attacks && span < self.warmup_ns + MIN_ATTACK_TIME {
             return Err(format!(
@@ -105,9 +110,6 @@ impl OfficeOptions {
                 MIN_ATTACK_TIME / MIN,
                 self.warmup_ns / MIN
             ));
-        }
-        if self.day > 20_000_000_000 {
-            return Err("--start is too far in the future".into());
         }
         Ok(())
     }

@@ -73,10 +73,10 @@ const TLDS: [&str; 8] = ["com", "net", "org", "io", "de", "fr", "info", "co"];
 pub fn random_name(rng: &mut Rng) -> String {
     let mut s = String::from(if rng.chance(0.5) { "www." } else { "" });
     for _ in 0..rng.range(2, 4) {
-        s.push_str(*rng.pick(&SYLLABLES));
+        s.push_str(SYLLABLES[rng.below(SYLLABLES.len() as u64) as usize]);
     }
     s.push('.');
-    s.push_str(*rng.pick(&TLDS));
+    s.push_str(TLDS[rng.below(TLDS.len() as u64) as usize]);
     s
 }
 
@@ -216,6 +216,7 @@ pub fn eph_port(rng: &mut Rng) -> u16 {
 }
 
 /// A DNS lookup of `name` (answer `addr`) from `client` at the resolver, at `t`.
+#[allow(clippy::too_many_arguments)]
 pub fn dns_lookup(
     rng: &mut Rng,
     net: &Net,

@@ -129,7 +129,7 @@ impl TcpPlan {
                 self.seg(at, up, flags, payload);
                 self.seq[d] = self.seq[d].wrapping_add(len as u32);
                 n += 1;
-                if n % 2 == 0 || sent == total {
+                if n.is_multiple_of(2) || sent == total {
                     last_ack = at + ack_lag;
                     self.seg(last_ack, !up, ACK, Data::None);
                 }
