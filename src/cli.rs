@@ -217,16 +217,30 @@ pub struct SynthArgs {
     /// Mean event-time packet rate (packets per second of capture time).
     #[arg(long, default_value_t = 20_000.0)]
     pub rate: f64,
-    /// Number of internal client hosts.
-    #[arg(long, default_value_t = 200)]
-    pub hosts: u32,
-    /// Unix time (seconds) of the first packet.
+    /// Number of internal client hosts (default: 200 for `mix`, 40 for `office`).
+    #[arg(long)]
+    pub hosts: Option<u32>,
+    /// Unix time (seconds) of the first packet (`office`: the capture starts at
+    /// `--start-hour` on that day, UTC).
     #[arg(long, default_value_t = 1_700_000_000)]
     pub start: u64,
-    /// What to write: realistic mixed traffic, or a flood of IP fragments of datagrams
-    /// that never complete (for benchmarking reassembly).
+    /// What to write: realistic mixed traffic, a flood of IP fragments of datagrams
+    /// that never complete (for benchmarking reassembly), or a labeled office network
+    /// with injected attacks (writes `<out stem>.truth.json` next to the capture).
     #[arg(long, value_enum, default_value_t = Scenario::Mix)]
     pub scenario: Scenario,
+    /// `office`: hours of event time to write (`-n` is ignored).
+    #[arg(long, default_value_t = 6.0)]
+    pub hours: f64,
+    /// `office`: benign warm-up before the first injected attack (e.g. `90m`).
+    #[arg(long, value_name = "DURATION", default_value = "90m", value_parser = parse_duration_ns)]
+    pub warmup: u64,
+    /// `office`: hour of the day (UTC, 0-23) at which the capture starts.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=23))]
+    pub start_hour: u8,
+    /// `office`: write the benign background only (no attacks; truth.json lists none).
+    #[arg(long)]
+    pub no_attacks: bool,
 }
 
 /// `flowtide synth --scenario`.
@@ -236,6 +250,8 @@ pub enum Scenario {
     Mix,
     /// Fragments of datagrams that never complete.
     FragFlood,
+    /// An office network over hours with a day/night rhythm and labeled attacks.
+    Office,
 }
 
 /// `flowtide defrag`.

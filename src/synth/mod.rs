@@ -15,7 +15,9 @@
 //! long-run rate follows it closely. Memory grows with the number of concurrent flows,
 //! i.e. with `rate_pps`, never with `packets`.
 //!
-//! `--scenario frag-flood` writes a fragment flood instead (see [`flood`]).
+//! `--scenario frag-flood` writes a fragment flood instead (see [`flood`]);
+//! `--scenario office` a labeled office network with injected attacks and its ground
+//! truth (see [`scenario`]).
 //!
 //! Layout: [`rng`] (PRNG and distributions), [`checksum`], [`frames`] (header
 //! builders), [`payload`] and [`apps`] (application bytes), [`topology`] (hosts and
@@ -27,6 +29,7 @@ pub mod flood;
 pub mod frames;
 pub mod payload;
 pub mod rng;
+pub mod scenario;
 pub mod scheduler;
 pub mod topology;
 pub mod traffic;
@@ -146,17 +149,56 @@ pub fn run_cli(args: &crate::cli::SynthArgs) -> anyhow::Result<()> {
         seed: args.seed,
         start_ns: args.start.saturating_mul(1_000_000_000),
         rate_pps: args.rate,
-        hosts: args.hosts.max(1),
+        hosts: args.hosts.unwrap_or(200).max(1),
         flows_hint: None,
     };
+    if args.scenario == crate::cli::Scenario::Office {
+        return run_office(args);
+    }
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let out = std::io::BufWriter::with_capacity(1 << 20, file);
     let report = match args.scenario {
         crate::cli::Scenario::Mix => generate(&opts, out),
-        crate::cli::Scenario::FragFlood => flood::generate(&opts, out),
+        crate::cli::Scenario::FragFlood | crate::cli::Scenario::Office => {
+            flood::generate(&opts, out)
+        }
     }
     .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// `flowtide synth --scenario office`: writes the capture and `<stem>.truth.json`, prints
+/// the report (with the truth file's path) as JSON on stdout.
+fn run_office(args: &crate::cli::SynthArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let opts = scenario::OfficeOptions {
+        seed: args.seed,
+        day: args.start,
+        start_hour: args.start_hour,
+        hours: args.hours,
+        warmup_ns: args.warmup,
+        hosts: args.hosts.unwrap_or(40).clamp(1, 231),
+        attacks: !args.no_attacks,
+    };
+    opts.validate().map_err(anyhow::Error::msg)?;
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (report, truth) = scenario::generate(&opts, file)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let truth_path = scenario::truth_path(&args.out);
+    let text = serde_json::to_string_pretty(&truth)?;
+    std::fs::write(&truth_path, text + "\n")
+        .with_context(|| format!("cannot write {}", truth_path.display()))?;
+    let mut value = serde_json::to_value(&report)?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "truth".to_string(),
+            serde_json::Value::String(truth_path.display().to_string()),
+        );
+        obj.insert("attacks".to_string(), truth.attacks.len().into());
+    }
+    println!("{value}");
     Ok(())
 }
