@@ -19,12 +19,13 @@ fn run(out: &Path, inputs: &[PathBuf], extra: &[&str]) -> Vec<String> {
     outputs(out)
 }
 
-/// Flows, then reassembly events, then windows: all must be independent of the
-/// configuration.
+/// Flows, then reassembly events, then windows, then alerts: all must be independent
+/// of the configuration.
 fn outputs(dir: &Path) -> Vec<String> {
     let mut lines = flow_lines(dir);
     lines.extend(jsonl_lines(dir, "reassembly"));
     lines.extend(jsonl_lines(dir, "windows"));
+    lines.extend(jsonl_lines(dir, "alerts"));
     lines
 }
 

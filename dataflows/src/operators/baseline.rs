@@ -142,11 +142,11 @@ pub fn judge(
 /// use flowtide_dataflows::operators::Detect;
 /// use flowtide_dataflows::packet::Addr;
 /// use flowtide_dataflows::window::{Granularity, WindowKey, WindowRecord, WindowStats};
-/// use Cb;
+/// use timely::container::CapacityContainerBuilder;
 /// use timely::dataflow::operators::{Input, Inspect, Probe};
 /// use timely::dataflow::{InputHandle, ProbeHandle};
 ///
-/// let alerts = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+/// let alerts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
 /// let sink = alerts.clone();
 /// timely::execute_directly(move |worker| {
 ///     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<WindowRecord>>>::new();
@@ -156,7 +156,7 @@ pub fn judge(
 ///     worker.dataflow::<u64, _, _>(|scope| {
 ///         scope.input_from(&mut input)
 ///             .detect_anomalies(config)
-///             .inspect(move |a| sink.borrow_mut().push(a.clone()))
+///             .inspect(move |a| sink.lock().unwrap().push(a.clone()))
 ///             .probe_with(&probe);
 ///     });
 ///     let key = WindowKey { granularity: Granularity::Host, src: Addr::from_v4([10, 0, 0, 5]),
@@ -170,7 +170,7 @@ pub fn judge(
 ///             partial: false, stats: WindowStats { packets, ..Default::default() } });
 ///     }
 /// });
-/// let alerts = alerts.borrow();
+/// let alerts = alerts.lock().unwrap();
 /// assert_eq!(alerts.len(), 1);
 /// assert_eq!(alerts[0].ts_ns, 21_000_000_000);
 /// assert!(alerts[0].explanation.starts_with("host 10.0.0.5: packets 5000 vs baseline"));
@@ -604,7 +604,8 @@ fn frag_alert(
         src,
         dst: Some(dst),
         dst_port: None,
-        protocol: Some(protocol),
+        // IPv6 datagrams are keyed without a protocol (0).
+        protocol: (protocol != 0).then_some(protocol),
         hour_of_day: None,
         window_start_ns: end.saturating_sub(bucket),
         window_end_ns: end,
