@@ -393,3 +393,31 @@ fn reassembly_events_become_aggregated_alerts() {
     );
     assert_eq!(run_frag(events, 3), alerts);
 }
+
+/// Day and night traffic judged against their own hour's baseline: with hour-of-day
+/// profiles the daily switch between 100 and 1000 packets per window is normal; without
+/// them, it alerts.
+#[test]
+fn hour_of_day_profiles() {
+    let mut windows = Vec::new();
+    for day in 0..4u64 {
+        for k in 1..=12u64 {
+            let night = day * 86_400 + k;
+            let noon = day * 86_400 + 12 * 3600 + k;
+            windows.push(window(host(1), night, 100 + k % 3));
+            windows.push(window(host(1), noon, 1000 + k % 3));
+        }
+    }
+    let c = DetectConfig {
+        history_ns: 10 * 86_400 * S,
+        ..config()
+    };
+    let profiled = DetectConfig {
+        hour_of_day: true,
+        ..c.clone()
+    };
+    assert!(run(profiled, windows.clone(), 1).is_empty());
+    let flat = run(c, windows, 1);
+    assert!(!flat.is_empty());
+    assert!(flat.iter().all(|a| a.hour_of_day.is_none()));
+}
