@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyze captures or live interfaces and write flows and a summary.
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// Write a reproducible synthetic capture.
     Synth(SynthArgs),
     /// Reassemble the IP fragments of a capture into a new pcap file.
@@ -134,6 +134,23 @@ pub struct AnalyzeArgs {
     /// (like any other packet, counted in the flow of their addresses).
     #[arg(long)]
     pub no_reassembly: bool,
+
+    /// Detection settings file (TOML: baselines, weights, floors, threshold, severities,
+    /// reassembly alerts); the flags below override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// No anomaly alert before this much event time after the first window (default 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
+    pub learn: Option<u64>,
+
+    /// Trailing history of the baselines (default 24h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration_ns)]
+    pub baseline_history: Option<u64>,
+
+    /// Anomaly score threshold (default 4.0).
+    #[arg(long, value_name = "SCORE")]
+    pub alert_threshold: Option<f64>,
 
     /// Snap length for live capture.
     #[arg(long, default_value_t = 262_144)]

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     };
     init_logging(verbose);
     let result = match cli.command {
-        Command::Analyze(args) => flowtide::runtime::analyze::run(args),
+        Command::Analyze(args) => flowtide::runtime::analyze::run(*args),
         Command::Synth(args) => flowtide::synth::run_cli(&args),
         Command::Defrag(args) => flowtide::defrag::run(&args),
     };

@@ -19,12 +19,13 @@ fn run(out: &Path, inputs: &[PathBuf], extra: &[&str]) -> Vec<String> {
     outputs(out)
 }
 
-/// Flows, then reassembly events, then windows: all must be independent of the
-/// configuration.
+/// Flows, then reassembly events, then windows, then alerts: all must be independent
+/// of the configuration.
 fn outputs(dir: &Path) -> Vec<String> {
     let mut lines = flow_lines(dir);
     lines.extend(jsonl_lines(dir, "reassembly"));
     lines.extend(jsonl_lines(dir, "windows"));
+    lines.extend(jsonl_lines(dir, "alerts"));
     lines
 }
 
@@ -214,4 +215,40 @@ fn no_reassembly_and_fragment_flood() {
         })
         .sum();
     assert_eq!(Some(in_flows), s["packets_decoded"].as_u64());
+}
+
+/// Anomaly alerts (short windows and learning phase, so a 15 s synthetic capture raises
+/// some) are the same with 1, 2 and 4 workers and with 2 processes x 2 workers.
+#[test]
+fn synthetic_capture_same_alerts_every_configuration() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cap = tmp.path().join("synth.pcap");
+    let o = flowtide()
+        .args(["synth", "--packets", "300000", "--seed", "7", "--out"])
+        .arg(&cap)
+        .output()
+        .expect("synth");
+    assert_ok(&o, "synth");
+    let caps = [cap.clone()];
+    let short = ["--window", "1s", "--learn", "2s"];
+    let alerts = |name: &str, workers: &str| {
+        let dir = tmp.path().join(name);
+        run(&dir, &caps, &[&["-w", workers], &short[..]].concat());
+        jsonl_lines(&dir, "alerts")
+    };
+    let base = alerts("w1", "1");
+    assert!(base.len() > 10, "expected alerts, got {}", base.len());
+    assert!(base.iter().any(|l| l.contains("\"kind\":\"anomaly\"")));
+    assert_eq!(base, alerts("w2", "2"), "-w 2");
+    assert_eq!(base, alerts("w4", "4"), "-w 4");
+    let cluster = tmp.path().join("cluster");
+    let mut first = vec!["-r".to_string(), cap.display().to_string()];
+    first.extend(short.iter().map(|s| s.to_string()));
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    analyze_cluster(&cluster, 2, 2, &first, &short);
+    assert_eq!(
+        base,
+        jsonl_lines(&cluster, "alerts"),
+        "2 processes x 2 workers"
+    );
 }

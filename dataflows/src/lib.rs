@@ -14,6 +14,8 @@
 //! (time, feed, index) order, so their results depend only on the packets, never on epoch
 //! size, batch size, worker count or replay speed.
 
+pub mod alert;
+pub mod baseline;
 pub mod flow;
 pub mod flow_acc;
 pub mod flow_key;

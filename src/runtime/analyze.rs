@@ -9,8 +9,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
+use flowtide_dataflows::alert::Alert;
+use flowtide_dataflows::baseline::DetectConfig;
 use flowtide_dataflows::flow::FlowRecord;
-use flowtide_dataflows::operators::{FlowTable, FlowTableConfig, Reassemble, Windows};
+use flowtide_dataflows::operators::{
+    Detect, FlowTable, FlowTableConfig, FragAlerts, Reassemble, Windows,
+};
 use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
 use flowtide_dataflows::window::WindowRecord;
@@ -25,6 +29,7 @@ use crate::capture::{CaptureError, FrameSource};
 use crate::cli::AnalyzeArgs;
 use crate::decode::{DecodeConfig, Decoder};
 use crate::runtime::config::ClusterShape;
+use crate::runtime::detect_config::detect_config;
 use crate::runtime::feeds::{FeedKind, FeedSpec, OpenOptions};
 use crate::runtime::ingest::{
     AssignedFeed, FeedSource, FillStatus, Ingest, IngestConfig, Progress,
@@ -32,6 +37,7 @@ use crate::runtime::ingest::{
 use crate::runtime::progress_bar::ProgressBar;
 use crate::runtime::shared_file::SharedFile;
 use crate::runtime::stats::{FeedCounters, WorkerReport};
+use crate::sink::alert_json::AlertLine;
 use crate::sink::flow_json::FlowLine;
 use crate::sink::ordered_jsonl::{SinkErrors, WriteOrderedJsonl};
 use crate::sink::reassembly_json::EventLine;
@@ -51,6 +57,7 @@ struct Shared {
     files: Vec<SharedSlot>,
     open: OpenOptions,
     flow_config: FlowTableConfig,
+    detect: DetectConfig,
     stop: Arc<AtomicBool>,
     progress: Arc<Progress>,
     started_ns: u64,
@@ -82,6 +89,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         promisc: !args.no_promisc,
     };
     let flow_config = args.flow_table_config().map_err(anyhow::Error::msg)?;
+    let detect = detect_config(&args)?;
     preflight(&feeds, &open)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
@@ -101,6 +109,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         feeds,
         open,
         flow_config,
+        detect,
         stop,
         progress,
         started_ns: SystemTime::now()
@@ -180,6 +189,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let local = index % threads;
     let args = &shared.args;
     let errors: SinkErrors = Rc::default();
+    let alert_counts: Rc<RefCell<std::collections::BTreeMap<String, u64>>> = Rc::default();
 
     let probe = ProbeHandle::new();
     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<Packet>>>::new();
@@ -198,6 +208,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             crate::defrag::reassembly_config(args.frag_policy, args.frag_timeout, args.frag_memory),
             move |ip, ctx, p| decoder.decode_ip(ip, ctx, p).is_ok(),
         );
+        let mut alerts = events.clone().frag_alerts(&shared.detect);
         events
             .write_ordered_jsonl(
                 output_path(shared, "reassembly"),
@@ -211,8 +222,12 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             .concat(reassembled)
             .flow_table(end_of_input.clone(), shared.flow_config);
         if let Some(window) = shared.flow_config.window {
-            panes
-                .windows(window, end_of_input)
+            let windows = panes.windows(window, end_of_input);
+            alerts = windows
+                .clone()
+                .detect_anomalies(shared.detect.clone())
+                .concat(alerts);
+            windows
                 .write_ordered_jsonl(
                     output_path(shared, "windows"),
                     threads,
@@ -222,6 +237,22 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 )
                 .probe_with(&probe);
         }
+        let counts = Rc::clone(&alert_counts);
+        alerts
+            .inspect(move |a: &Alert| {
+                *counts
+                    .borrow_mut()
+                    .entry(a.kind.name().to_string())
+                    .or_insert(0) += 1;
+            })
+            .write_ordered_jsonl(
+                output_path(shared, "alerts"),
+                threads,
+                |a: &Alert| a.order_key(),
+                |a: &Alert| AlertLine::from(a),
+                Rc::clone(&errors),
+            )
+            .probe_with(&probe);
         if args.flows_csv {
             flows
                 .clone()
@@ -315,6 +346,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         reassembly: frag_stats.borrow().table.clone(),
         undecodable_datagrams: frag_stats.borrow().undecodable,
         wall_seconds: shared.started.elapsed().as_secs_f64(),
+        alerts: alert_counts.take(),
     });
     drop(report_input);
     while !report_probe.done() {

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod config;
+pub mod detect_config;
 pub mod feeds;
 pub mod ingest;
 pub mod progress_bar;

@@ -114,4 +114,6 @@ pub struct WorkerReport {
     pub undecodable_datagrams: u64,
     /// Wall-clock seconds the worker ran.
     pub wall_seconds: f64,
+    /// Alerts this worker raised, per kind.
+    pub alerts: std::collections::BTreeMap<String, u64>,
 }

@@ -1,5 +1,6 @@
 //! Output sinks: JSON Lines files and the run summary.
 
+pub mod alert_json;
 pub mod flow_json;
 pub mod json_line;
 pub mod ordered_jsonl;

@@ -127,6 +127,8 @@ pub struct Summary {
     pub flows: u64,
     /// Fragment reassembly.
     pub reassembly: ReassemblySummary,
+    /// Alerts written, per kind (`alerts.jsonl`).
+    pub alerts: BTreeMap<String, u64>,
     /// Feeds.
     pub feeds: Vec<FeedSummary>,
     /// Workers.
@@ -184,6 +186,12 @@ impl Summary {
                 *reassembly.events.entry(k.clone()).or_insert(0) += v;
             }
         }
+        let mut alerts = BTreeMap::new();
+        for r in &reports {
+            for (k, v) in &r.alerts {
+                *alerts.entry(k.clone()).or_insert(0) += v;
+            }
+        }
         Summary {
             flowtide_version: env!("CARGO_PKG_VERSION"),
             started: iso8601(started_ns),
@@ -201,6 +209,7 @@ impl Summary {
             },
             flows: workers.iter().map(|w| w.flows).sum(),
             reassembly,
+            alerts,
             feeds,
             workers,
             settings,

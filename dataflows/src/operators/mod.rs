@@ -1,10 +1,12 @@
 //! Dataflow operators, one per module, each an extension trait on timely streams.
 
+pub mod baseline;
 pub mod flow_table;
 pub mod reassemble;
 pub mod windows;
 
 pub use crate::reassembly::ReassemblyConfig;
+pub use baseline::{Detect, FragAlerts};
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableStats};
 pub use reassemble::{Reassemble, ReassembleStats, ReassembleStatsHandle};
 pub use windows::{Windows, WindowsState, WindowsStats};

@@ -1,0 +1,629 @@
+//! Baselines and anomaly alerts over finished windows, and alerts from reassembly events.
+//!
+//! ## Trailing baselines (differential dataflow)
+//! Each finished window (not `partial`) of a key becomes, for its [`BaselineKey`], an
+//! update of the differential collection of baselines whose *difference* is the window's
+//! exact [`Moments`]: `+m` at time `E` (the window's end; the window's record travels at
+//! `E − 1`) and `−m` at `E + history`. `count_total` accumulates them per key, so at any
+//! time `t` a key's baseline holds exactly the windows ending in `(t − history, t]`, and it
+//! is arranged by key. Each window is also a one-instant query: present at `E − 1` only
+//! (inserted at `E − 1`, retracted at `E`), joined with the arranged baselines; the join's
+//! output at `E − 1` pairs the window with the baseline of the windows that ended strictly
+//! before it (its own moments enter at `E`). The scorer consolidates the join's output at
+//! `E − 1`, ignores the later corrections, and scores.
+//!
+//! ## Poisoning resistance: a feedback loop
+//! A window that raised an alert must not enter the baseline, so the baseline at `E`
+//! depends on the alerts at `E − 1`: a cycle, but one that moves forward in event time.
+//! It is a timely feedback edge whose summary advances time by 1 ns: for every alerted
+//! window the scorer sends `−m` at `E` and `+m` at `E + history`, which cancel the
+//! window's own updates before `count_total` ever sees a time at which it was present.
+//! Progress tracking accepts the cycle because its summary is strictly positive; the
+//! baseline at `E` waits for the scores at `E − 1`, which wait only for baselines before
+//! `E`. The result is the same whatever the worker count: every quantity is an exact
+//! integer sum or a pure function of one.
+//!
+//! ## Decayed baselines
+//! [`BaselineMode::Decayed`] keeps, per key, exponentially decayed moments (time
+//! constant `decay`, e.g. 1 min, 10 min, 1 h or 1 day) in a plain timely operator: the
+//! windows of each timely time are processed once the frontier passes it, in key order,
+//! each scored against its key's moments decayed to its end and then added unless it
+//! alerted. The same learning, minimum-windows and threshold rules apply; the minimum
+//! counts the windows that entered (a key idle for 10 time constants is forgotten).
+//!
+//! ## Reassembly alerts
+//! Reassembly events that signal attacks are aggregated per bucket of event time
+//! (`frag_bucket`, default 10 s): `ambiguity` (→ `frag_ambiguity`), `overlap_different`
+//! (→ `frag_overlap`) and `too_large` (→ `frag_too_large`) per source/destination pair,
+//! one alert per pair and bucket; `eviction` and `over_budget` (→ `frag_flood`) per
+//! destination, one alert per destination and bucket once at least
+//! `frag_flood_threshold` events (floods often spoof their sources; the source is named
+//! when there was only one).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use differential_dataflow::collection::AsCollection;
+use differential_dataflow::consolidation::consolidate;
+use differential_dataflow::difference::Abelian;
+use differential_dataflow::operators::CountTotal;
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder as Cb;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::vec::{Broadcast, Filter, Map};
+use timely::dataflow::operators::{Capability, ConnectLoop, Feedback, Operator};
+use timely::dataflow::StreamVec;
+
+use crate::alert::{explain_anomaly, Alert, AlertGranularity, AlertKind, AlertMetric};
+use crate::baseline::{
+    observe, score, BaselineKey, BaselineMode, Decayed, DetectConfig, Moments, Severity, Summary,
+    Values, NO_HOUR,
+};
+use crate::hash::StableHasher;
+use crate::packet::Addr;
+use crate::reassembly::{EventKind, ReassemblyEvent};
+use crate::window::{Granularity, WindowRecord};
+
+/// A window to score: when (the timely time of its record), its span and its values.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Probe {
+    /// The time of the query: the window's record time, `end − 1`.
+    pub at: u64,
+    /// Window start (ns).
+    pub start_ns: u64,
+    /// Window end (ns).
+    pub end_ns: u64,
+    /// Metric values.
+    pub values: Values,
+}
+
+impl Probe {
+    fn of(w: &WindowRecord, at: u64) -> Probe {
+        Probe {
+            at,
+            start_ns: w.start_ns,
+            end_ns: w.end_ns,
+            values: observe(w.key.granularity, &w.stats),
+        }
+    }
+}
+
+/// Decides whether a scored window alerts, and builds the alert.
+///
+/// `first_end_ns` is the end of the first window of the input (`u64::MAX` while unknown).
+pub fn judge(
+    config: &DetectConfig,
+    key: &BaselineKey,
+    probe: &Probe,
+    baseline: &Summary,
+    first_end_ns: u64,
+) -> Option<Alert> {
+    if baseline.windows < config.min_windows.max(1)
+        || first_end_ns == u64::MAX
+        || probe.end_ns < first_end_ns.saturating_add(config.learn_ns)
+    {
+        return None;
+    }
+    let (s, parts) = score(config, &probe.values, baseline);
+    if s.is_nan() || s < config.threshold {
+        return None;
+    }
+    let k = &key.key;
+    let (src, dst, dst_port, protocol) = match k.granularity {
+        Granularity::Channel => (Some(k.src), Some(k.dst), None, Some(k.protocol)),
+        Granularity::Host => (Some(k.src), None, None, None),
+        Granularity::Service => (None, Some(k.dst), Some(k.dport), Some(k.protocol)),
+    };
+    let mut alert = Alert {
+        ts_ns: probe.end_ns,
+        kind: AlertKind::Anomaly,
+        severity: config.severity(s, config.threshold),
+        score: s,
+        threshold: config.threshold,
+        granularity: k.granularity.into(),
+        src,
+        dst,
+        dst_port,
+        protocol,
+        hour_of_day: (key.hour != NO_HOUR).then_some(key.hour),
+        window_start_ns: probe.start_ns,
+        window_end_ns: probe.end_ns,
+        metrics: parts.iter().map(AlertMetric::from).collect(),
+        explanation: String::new(),
+    };
+    alert.explanation = explain_anomaly(&alert.describe_key(), &parts, baseline.windows);
+    Some(alert)
+}
+
+/// Baselines and anomaly alerts over finished windows.
+///
+/// # Examples
+/// ```
+/// use flowtide_dataflows::baseline::DetectConfig;
+/// use flowtide_dataflows::operators::Detect;
+/// use flowtide_dataflows::packet::Addr;
+/// use flowtide_dataflows::window::{Granularity, WindowKey, WindowRecord, WindowStats};
+/// use timely::container::CapacityContainerBuilder;
+/// use timely::dataflow::operators::{Input, Inspect, Probe};
+/// use timely::dataflow::{InputHandle, ProbeHandle};
+///
+/// let alerts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+/// let sink = alerts.clone();
+/// timely::execute_directly(move |worker| {
+///     let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<WindowRecord>>>::new();
+///     let probe = ProbeHandle::new();
+///     let config = DetectConfig { learn_ns: 0, ..DetectConfig::default() };
+///     let sink = sink.clone();
+///     worker.dataflow::<u64, _, _>(|scope| {
+///         scope.input_from(&mut input)
+///             .detect_anomalies(config)
+///             .inspect(move |a| sink.lock().unwrap().push(a.clone()))
+///             .probe_with(&probe);
+///     });
+///     let key = WindowKey { granularity: Granularity::Host, src: Addr::from_v4([10, 0, 0, 5]),
+///         ..Default::default() };
+///     // 20 quiet windows of 1 s, then one with 100 times the packets.
+///     for i in 1..=21u64 {
+///         let packets = if i == 21 { 5_000 } else { 50 + i % 3 };
+///         let end = i * 1_000_000_000;
+///         input.advance_to(end - 1);
+///         input.send(WindowRecord { key, start_ns: end - 1_000_000_000, end_ns: end,
+///             partial: false, stats: WindowStats { packets, ..Default::default() } });
+///     }
+/// });
+/// let alerts = alerts.lock().unwrap();
+/// assert_eq!(alerts.len(), 1);
+/// assert_eq!(alerts[0].ts_ns, 21_000_000_000);
+/// assert!(alerts[0].explanation.starts_with("host 10.0.0.5: packets 5000 vs baseline"));
+/// ```
+pub trait Detect<'scope> {
+    /// Scores every finished window against its key's baseline (trailing or decayed, per
+    /// `config.mode`) and returns the alerts, each at the timely time of its window's
+    /// record (`end − 1`).
+    fn detect_anomalies(self, config: DetectConfig) -> StreamVec<'scope, u64, Alert>;
+}
+
+impl<'scope> Detect<'scope> for StreamVec<'scope, u64, WindowRecord> {
+    fn detect_anomalies(self, config: DetectConfig) -> StreamVec<'scope, u64, Alert> {
+        let windows = self.filter(|w: &WindowRecord| !w.partial);
+        let firsts = first_window_ends(windows.clone());
+        match config.mode {
+            BaselineMode::Trailing => trailing(windows, firsts, config),
+            BaselineMode::Decayed => decayed(windows, firsts, config),
+        }
+    }
+}
+
+/// The end of the first window, for every worker: each worker sends the least window
+/// end it has seen whenever it decreases, to every worker; the least value received
+/// once the frontier passes a time is the input's first window end.
+fn first_window_ends<'scope>(
+    windows: StreamVec<'scope, u64, WindowRecord>,
+) -> StreamVec<'scope, u64, u64> {
+    windows
+        .unary::<Cb<Vec<u64>>, _, _, _>(Pipeline, "FirstWindow", |_cap, _info| {
+            let mut least = u64::MAX;
+            move |input, output| {
+                input.for_each(|time, data| {
+                    let Some(m) = data.iter().map(|w| w.end_ns).min() else {
+                        return;
+                    };
+                    if m < least {
+                        least = m;
+                        if let Some(cap) = time.retain_least(output.output_index()) {
+                            output.session(&cap).give(m);
+                        }
+                    }
+                });
+            }
+        })
+        .broadcast()
+}
+
+/// A scored window that alerted: its baseline key, the window, the alert.
+type Scored = (BaselineKey, Probe, Alert);
+
+/// Join outputs at the instant of their query, per time, awaiting the frontier.
+type Pending = BTreeMap<u64, (Capability<u64>, Vec<((BaselineKey, Probe, Moments), isize)>)>;
+
+fn trailing<'scope>(
+    windows: StreamVec<'scope, u64, WindowRecord>,
+    firsts: StreamVec<'scope, u64, u64>,
+    config: DetectConfig,
+) -> StreamVec<'scope, u64, Alert> {
+    let scope = windows.scope();
+    let history = config.history_ns;
+    let hour_of_day = config.hour_of_day;
+    let probes = windows.unary::<Cb<Vec<(BaselineKey, Probe)>>, _, _, _>(
+        Pipeline,
+        "Probes",
+        move |_cap, _info| {
+            move |input, output| {
+                input.for_each(|time, data| {
+                    let Some(cap) = time.retain_least(output.output_index()) else {
+                        return;
+                    };
+                    let t = *cap.time();
+                    let mut session = output.session(&cap);
+                    for w in data.drain(..) {
+                        // The window's record time is `end − 1`; never before its message.
+                        let at = w.end_ns.saturating_sub(1).max(t);
+                        session.give((BaselineKey::of(&w, hour_of_day), Probe::of(&w, at)));
+                    }
+                });
+            }
+        },
+    );
+    // Each window is a query at one instant: present at `at`, gone at `at + 1`.
+    let queries = probes
+        .clone()
+        .flat_map(|(k, p)| {
+            let at = p.at;
+            [
+                ((k, p.clone()), at, 1isize),
+                ((k, p), at.saturating_add(1), -1),
+            ]
+        })
+        .as_collection();
+    // Each window enters the baseline at `at + 1` (its end) and leaves `history` later.
+    let entries = probes
+        .flat_map(move |(k, p)| window_updates(k, &p, history, 1))
+        .as_collection();
+    // Alerted windows come back 1 ns later and cancel their own entry and exit.
+    let (handle, alerted) = scope.feedback::<Vec<(BaselineKey, u64, Moments)>>(1);
+    let baselines = entries
+        .concat(alerted.as_collection())
+        .count_total()
+        .arrange_by_key();
+    let joined = queries
+        .arrange_by_key()
+        .join_core(baselines, |k, p, m| Some((*k, p.clone(), m.clone())));
+
+    let scorer_config = config.clone();
+    let scored = joined
+        .inner
+        .binary_frontier::<_, Cb<Vec<Scored>>, _, _, _, _>(
+            firsts,
+            Pipeline,
+            Pipeline,
+            "Score",
+            move |_cap, _info| {
+                let config = scorer_config;
+                let mut first_end = u64::MAX;
+                let mut pending: Pending = BTreeMap::new();
+                move |(input, frontier), (firsts, firsts_frontier), output| {
+                    input.for_each(|time, data| {
+                        for (d, t, r) in data.drain(..) {
+                            // Only the instant of the query counts; later times carry the
+                            // retraction of the query, joined with later baselines.
+                            if t != d.1.at {
+                                continue;
+                            }
+                            pending
+                                .entry(t)
+                                .or_insert_with(|| (time.delayed(&t, 0), Vec::new()))
+                                .1
+                                .push((d, r));
+                        }
+                    });
+                    firsts.for_each(|_time, data| {
+                        first_end = data.drain(..).fold(first_end, u64::min);
+                    });
+                    while let Some(entry) = pending.first_entry() {
+                        let t = *entry.key();
+                        if frontier.less_equal(&t) || firsts_frontier.less_equal(&t) {
+                            break;
+                        }
+                        let (cap, mut updates) = entry.remove();
+                        consolidate(&mut updates);
+                        let mut session = output.session(&cap);
+                        for ((k, p, m), r) in updates {
+                            if r <= 0 {
+                                continue;
+                            }
+                            if let Some(alert) = judge(&config, &k, &p, &m.summary(), first_end) {
+                                session.give((k, p, alert));
+                            }
+                        }
+                    }
+                }
+            },
+        );
+    scored
+        .clone()
+        .flat_map(move |(k, p, _)| window_updates(k, &p, history, -1))
+        .connect_loop(handle);
+    scored.map(|(_, _, a)| a)
+}
+
+/// A window's updates of the baseline collection: its moments times `sign` at its end
+/// (`at + 1`), negated `history` later.
+fn window_updates(
+    key: BaselineKey,
+    p: &Probe,
+    history: u64,
+    sign: i64,
+) -> [(BaselineKey, u64, Moments); 2] {
+    let mut m = Moments::of(&p.values);
+    if sign < 0 {
+        m.negate();
+    }
+    let mut neg = m.clone();
+    neg.negate();
+    let enter = p.at.saturating_add(1);
+    [(key, enter, m), (key, enter.saturating_add(history), neg)]
+}
+
+/// The decayed baselines of one worker's keys (independent of timely).
+#[derive(Debug)]
+pub struct DecayedBaselines {
+    config: DetectConfig,
+    keys: HashMap<BaselineKey, Decayed>,
+    last_sweep_ns: u64,
+}
+
+impl DecayedBaselines {
+    /// No baselines yet.
+    pub fn new(config: DetectConfig) -> Self {
+        DecayedBaselines {
+            config,
+            keys: HashMap::new(),
+            last_sweep_ns: 0,
+        }
+    }
+
+    /// Scores the windows of one instant (any order; they are sorted by key) and adds
+    /// those that did not alert; alerts go to `out`.
+    pub fn process(
+        &mut self,
+        mut windows: Vec<WindowRecord>,
+        first_end_ns: u64,
+        out: &mut Vec<Alert>,
+    ) {
+        let tau = self.config.decay_ns;
+        let hour = self.config.hour_of_day;
+        windows.sort_by_key(|w| (w.end_ns, BaselineKey::of(w, hour), w.start_ns));
+        let mut now = 0;
+        for w in &windows {
+            let key = BaselineKey::of(w, hour);
+            let probe = Probe::of(w, w.end_ns.saturating_sub(1));
+            let state = self.keys.entry(key).or_default();
+            state.decay_to(w.end_ns, tau);
+            let alert = judge(&self.config, &key, &probe, &state.summary(), first_end_ns);
+            match alert {
+                Some(a) => out.push(a),
+                None => state.add(w.end_ns, &probe.values),
+            }
+            now = now.max(w.end_ns);
+        }
+        // Forget keys idle for 10 time constants (weight below e^-10).
+        let idle = tau.saturating_mul(10);
+        if now.saturating_sub(self.last_sweep_ns) > tau {
+            self.keys
+                .retain(|_, s| now.saturating_sub(s.last_end_ns) <= idle);
+            self.last_sweep_ns = now;
+        }
+    }
+
+    /// Keys held.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+fn decayed<'scope>(
+    windows: StreamVec<'scope, u64, WindowRecord>,
+    firsts: StreamVec<'scope, u64, u64>,
+    config: DetectConfig,
+) -> StreamVec<'scope, u64, Alert> {
+    windows.binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
+        firsts,
+        Exchange::new(|w: &WindowRecord| w.key.route()),
+        Pipeline,
+        "DecayedBaselines",
+        move |_cap, _info| {
+            let mut state = DecayedBaselines::new(config);
+            let mut first_end = u64::MAX;
+            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<WindowRecord>)> = BTreeMap::new();
+            let mut alerts = Vec::new();
+            move |(input, frontier), (firsts, firsts_frontier), output| {
+                input.for_each(|time, data| {
+                    let Some(cap) = time.retain_least(output.output_index()) else {
+                        return;
+                    };
+                    let t = *cap.time();
+                    pending
+                        .entry(t)
+                        .or_insert_with(|| (cap, Vec::new()))
+                        .1
+                        .append(data);
+                });
+                firsts.for_each(|_time, data| {
+                    first_end = data.drain(..).fold(first_end, u64::min);
+                });
+                while let Some(entry) = pending.first_entry() {
+                    let t = *entry.key();
+                    if frontier.less_equal(&t) || firsts_frontier.less_equal(&t) {
+                        break;
+                    }
+                    let (cap, windows) = entry.remove();
+                    state.process(windows, first_end, &mut alerts);
+                    if !alerts.is_empty() {
+                        output.session(&cap).give_iterator(alerts.drain(..));
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Alerts from reassembly events (see the module documentation).
+pub trait FragAlerts<'scope> {
+    /// Aggregates the attack-signalling events per bucket and key; each alert is emitted
+    /// at the timely time `bucket end − 1`, with the bucket's end as its time.
+    fn frag_alerts(self, config: &DetectConfig) -> StreamVec<'scope, u64, Alert>;
+}
+
+/// An event that may become an alert: kind, source, destination, protocol, time.
+type FragHit = (AlertKind, Addr, Addr, u8, u64);
+
+/// Per bucket: (kind, destination, source or unspecified) → (events, protocol, sources).
+type FragBucket = BTreeMap<(AlertKind, Addr, Addr), (u64, u8, BTreeSet<Addr>)>;
+
+/// Distinct sources remembered per flood alert.
+const MAX_SOURCES: usize = 1024;
+
+fn frag_hit(e: ReassemblyEvent) -> Option<FragHit> {
+    let kind = match e.kind {
+        EventKind::Ambiguity { .. } => AlertKind::FragAmbiguity,
+        EventKind::OverlapDifferent { .. } => AlertKind::FragOverlap,
+        EventKind::Eviction { .. } | EventKind::OverBudget { .. } => AlertKind::FragFlood,
+        EventKind::TooLarge { .. } => AlertKind::FragTooLarge,
+        _ => return None,
+    };
+    Some((kind, e.key.src, e.key.dst, e.key.protocol, e.ts_ns))
+}
+
+fn dst_route(h: &FragHit) -> u64 {
+    let mut s = StableHasher::new();
+    let (a, b) = h.2.words();
+    s.write_u64(a);
+    s.write_u64(b);
+    s.finish()
+}
+
+impl<'scope> FragAlerts<'scope> for StreamVec<'scope, u64, ReassemblyEvent> {
+    fn frag_alerts(self, config: &DetectConfig) -> StreamVec<'scope, u64, Alert> {
+        let config = config.clone();
+        let bucket = config.frag_bucket_ns.max(1);
+        self.flat_map(frag_hit)
+            .unary_frontier::<Cb<Vec<Alert>>, _, _, _>(
+                Exchange::new(dst_route),
+                "FragAlerts",
+                move |_cap, _info| {
+                    let mut pending: BTreeMap<u64, (Capability<u64>, FragBucket)> = BTreeMap::new();
+                    move |(input, frontier), output| {
+                        input.for_each(|time, data| {
+                            let Some(&least) = time.least() else { return };
+                            for (kind, src, dst, protocol, ts) in data.drain(..) {
+                                let end = (ts / bucket).saturating_add(1).saturating_mul(bucket);
+                                let (_, b) = pending.entry(end).or_insert_with(|| {
+                                    (time.delayed(&least.max(end - 1), 0), BTreeMap::new())
+                                });
+                                let key_src = if kind == AlertKind::FragFlood {
+                                    Addr::UNSPECIFIED
+                                } else {
+                                    src
+                                };
+                                let e = b.entry((kind, dst, key_src)).or_insert((
+                                    0,
+                                    protocol,
+                                    BTreeSet::new(),
+                                ));
+                                e.0 += 1;
+                                if e.2.len() < MAX_SOURCES {
+                                    e.2.insert(src);
+                                }
+                            }
+                        });
+                        while let Some(entry) = pending.first_entry() {
+                            let end = *entry.key();
+                            if frontier.less_equal(&(end - 1)) {
+                                break;
+                            }
+                            let (cap, b) = entry.remove();
+                            let mut session = output.session(&cap);
+                            for ((kind, dst, _), (count, protocol, sources)) in b {
+                                if let Some(a) =
+                                    frag_alert(&config, kind, dst, protocol, &sources, count, end)
+                                {
+                                    session.give(a);
+                                }
+                            }
+                        }
+                    }
+                },
+            )
+    }
+}
+
+fn frag_alert(
+    config: &DetectConfig,
+    kind: AlertKind,
+    dst: Addr,
+    protocol: u8,
+    sources: &BTreeSet<Addr>,
+    count: u64,
+    end: u64,
+) -> Option<Alert> {
+    let (threshold, severity, event) = match kind {
+        AlertKind::FragFlood => {
+            let t = config.frag_flood_threshold.max(1) as f64;
+            (
+                t,
+                config.severity(count as f64, t),
+                "eviction_or_over_budget",
+            )
+        }
+        AlertKind::FragAmbiguity => (1.0, Severity::High, "ambiguity"),
+        AlertKind::FragOverlap => (1.0, Severity::High, "overlap_different"),
+        AlertKind::FragTooLarge => (1.0, Severity::Medium, "too_large"),
+        AlertKind::Anomaly => return None,
+    };
+    if (count as f64) < threshold {
+        return None;
+    }
+    let src = (sources.len() == 1)
+        .then(|| sources.iter().next().copied())
+        .flatten();
+    let bucket = config.frag_bucket_ns.max(1);
+    let mut metrics = vec![AlertMetric {
+        name: format!("{event}_events"),
+        value: count as f64,
+        baseline_mean: 0.0,
+        baseline_stddev: 0.0,
+        deviation: count as f64 / threshold,
+        weight: 1.0,
+    }];
+    if kind == AlertKind::FragFlood {
+        metrics.push(AlertMetric {
+            name: "distinct_sources".to_string(),
+            value: sources.len() as f64,
+            baseline_mean: 0.0,
+            baseline_stddev: 0.0,
+            deviation: 0.0,
+            weight: 0.0,
+        });
+    }
+    let mut alert = Alert {
+        ts_ns: end,
+        kind,
+        severity,
+        score: count as f64,
+        threshold,
+        granularity: AlertGranularity::Pair,
+        src,
+        dst: Some(dst),
+        dst_port: None,
+        // IPv6 datagrams are keyed without a protocol (0).
+        protocol: (protocol != 0).then_some(protocol),
+        hour_of_day: None,
+        window_start_ns: end.saturating_sub(bucket),
+        window_end_ns: end,
+        metrics,
+        explanation: String::new(),
+    };
+    let more = if src.is_none() {
+        format!(" from {} sources", sources.len())
+    } else {
+        String::new()
+    };
+    alert.explanation = format!(
+        "{}: {count} {event} reassembly events in {} s{more}",
+        alert.describe_key(),
+        crate::alert::short_number(bucket as f64 / 1e9)
+    );
+    Some(alert)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,423 @@
+use std::sync::{Arc, Mutex};
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::{Input, Inspect, Probe as _};
+use timely::dataflow::{InputHandle, ProbeHandle};
+
+use super::*;
+use crate::reassembly::{EvictReason, FragKey};
+use crate::time::NS_PER_SEC;
+use crate::window::{WindowKey, WindowStats};
+
+const S: u64 = NS_PER_SEC;
+
+fn host(last: u8) -> WindowKey {
+    WindowKey {
+        granularity: Granularity::Host,
+        src: Addr::from_v4([10, 0, 0, last]),
+        ..Default::default()
+    }
+}
+
+/// A 1 s window of `key` ending at `end_s` seconds with `packets` packets of 100 bytes.
+fn window(key: WindowKey, end_s: u64, packets: u64) -> WindowRecord {
+    WindowRecord {
+        key,
+        start_ns: (end_s - 1) * S,
+        end_ns: end_s * S,
+        partial: false,
+        stats: WindowStats {
+            packets,
+            bytes: 100 * packets,
+            flows_started: packets / 10,
+            ..Default::default()
+        },
+    }
+}
+
+/// Runs the detector on `windows` (each sent at `end − 1` by worker 0) with `workers`
+/// workers and returns the alerts in canonical order.
+fn run(config: DetectConfig, mut windows: Vec<WindowRecord>, workers: usize) -> Vec<Alert> {
+    windows.sort_by_key(|w| w.end_ns);
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&out);
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<WindowRecord>>>::new();
+        let probe = ProbeHandle::new();
+        let sink = Arc::clone(&sink);
+        let config = config.clone();
+        worker.dataflow::<u64, _, _>(|scope| {
+            scope
+                .input_from(&mut input)
+                .detect_anomalies(config)
+                .inspect(move |a: &Alert| sink.lock().expect("lock").push(a.clone()))
+                .probe_with(&probe);
+        });
+        if worker.index() == 0 {
+            for w in &windows {
+                let t = w.end_ns - 1;
+                if t > *input.time() {
+                    input.advance_to(t);
+                }
+                input.send(w.clone());
+                worker.step();
+            }
+        }
+    })
+    .expect("timely");
+    drop(guards);
+    let mut alerts = std::mem::take(&mut *out.lock().expect("lock"));
+    alerts.sort_by_key(|a| a.order_key());
+    alerts
+}
+
+fn config() -> DetectConfig {
+    DetectConfig {
+        learn_ns: 0,
+        history_ns: 10 * S,
+        ..DetectConfig::default()
+    }
+}
+
+fn metric<'a>(a: &'a Alert, name: &str) -> &'a AlertMetric {
+    a.metrics
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no {name} in {a:?}"))
+}
+
+fn packets_of(end_s: u64) -> u64 {
+    100 + (end_s * 37) % 11
+}
+
+/// The baseline of a window ending at `E` holds the windows ending in `[E − history,
+/// E − 1 ns]` that did not alert: checked against a direct computation through the
+/// alerts of outliers (which carry the baseline they were judged against).
+#[test]
+fn trailing_baseline_matches_a_direct_computation() {
+    let outliers = [15u64, 16, 25, 33, 40];
+    let windows: Vec<WindowRecord> = (1..=40)
+        .map(|e| {
+            let p = if outliers.contains(&e) {
+                100_000
+            } else {
+                packets_of(e)
+            };
+            window(host(1), e, p)
+        })
+        .collect();
+    let c = DetectConfig {
+        min_windows: 5,
+        ..config()
+    };
+    let alerts = run(c, windows, 1);
+    let ends: Vec<u64> = alerts.iter().map(|a| a.window_end_ns / S).collect();
+    assert_eq!(ends, outliers);
+    for a in &alerts {
+        let e = a.window_end_ns / S;
+        let base: Vec<f64> = (e - 10..e)
+            .filter(|x| !outliers.contains(x))
+            .map(|x| packets_of(x) as f64)
+            .collect();
+        let n = base.len() as f64;
+        let mean = base.iter().sum::<f64>() / n;
+        let sd = (base.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let m = metric(a, "packets");
+        assert!(
+            (m.baseline_mean - mean).abs() < 1e-9,
+            "{e}: {m:?} vs {mean}"
+        );
+        assert!((m.baseline_stddev - sd).abs() < 1e-9, "{e}: {m:?} vs {sd}");
+        assert_eq!(m.value, 100_000.0);
+        assert!(
+            a.explanation
+                .ends_with(&format!("[{} windows]", base.len())),
+            "{}",
+            a.explanation
+        );
+        let b = metric(a, "bytes");
+        assert!((b.baseline_mean - 100.0 * mean).abs() < 1e-6);
+    }
+}
+
+/// A window never sees itself: the first window of a key has no baseline, the second a
+/// baseline of exactly one window.
+#[test]
+fn a_window_is_judged_against_earlier_windows_only() {
+    let c = DetectConfig {
+        min_windows: 1,
+        threshold: 1e-9,
+        ..config()
+    };
+    let alerts = run(c, vec![window(host(1), 1, 10), window(host(1), 2, 50)], 1);
+    assert_eq!(alerts.len(), 1);
+    let m = metric(&alerts[0], "packets");
+    assert_eq!((m.value, m.baseline_mean), (50.0, 10.0));
+    assert!(alerts[0].explanation.ends_with("[1 windows]"));
+}
+
+#[test]
+fn learning_phase_and_minimum_windows() {
+    let c = DetectConfig {
+        learn_ns: 30 * S,
+        history_ns: 3600 * S,
+        ..DetectConfig::default()
+    };
+    let mut windows: Vec<WindowRecord> = (1..=60)
+        .map(|e| window(host(1), e, if e == 45 { 9_000 } else { 100 }))
+        .collect();
+    // Key 3: an outlier in the learning phase raises nothing.
+    windows.extend((1..=29).map(|e| window(host(3), e, if e == 20 { 9_000 } else { 100 })));
+    // Keys 2 and 4 appear at 50 s: an outlier after 5 windows is ignored, after 10 it
+    // alerts.
+    windows.extend((50..=70).map(|e| window(host(2), e, if e == 55 { 9_000 } else { 100 })));
+    windows.extend((50..=70).map(|e| window(host(4), e, if e == 61 { 9_000 } else { 100 })));
+    let alerts = run(c, windows, 1);
+    let got: Vec<(u8, u64)> = alerts
+        .iter()
+        .map(|a| (a.src.map_or(0, |s| s.words().1 as u8), a.window_end_ns / S))
+        .collect();
+    // The first window ends at 1 s: alerts from 31 s on.
+    assert_eq!(got, vec![(1, 45), (4, 61)]);
+    assert_eq!(alerts[0].severity, Severity::High);
+    assert_eq!(alerts[0].kind, AlertKind::Anomaly);
+}
+
+/// A long flood keeps alerting: its windows never enter the baseline (as long as the
+/// history still holds `min_windows` windows from before it).
+#[test]
+fn a_long_flood_does_not_become_normal() {
+    for mode in [BaselineMode::Trailing, BaselineMode::Decayed] {
+        let c = DetectConfig {
+            mode,
+            decay_ns: 60 * S,
+            history_ns: 1000 * S,
+            ..config()
+        };
+        let windows: Vec<WindowRecord> = (1..=100)
+            .map(|e| window(host(1), e, if e > 30 { 10_000 + e } else { packets_of(e) }))
+            .collect();
+        let alerts = run(c, windows, 1);
+        let ends: Vec<u64> = alerts.iter().map(|a| a.window_end_ns / S).collect();
+        assert_eq!(ends, (31..=100).collect::<Vec<_>>(), "{mode:?}");
+        // And after the flood, normal traffic is normal again.
+        let last = alerts.last().expect("alerts");
+        let m = metric(last, "packets");
+        assert!(m.baseline_mean < 120.0, "{mode:?}: {m:?}");
+    }
+}
+
+/// A slow drift that never alerts is learned by the decayed baseline.
+#[test]
+fn decayed_baseline_follows_a_level_shift_that_does_not_alert() {
+    let c = DetectConfig {
+        mode: BaselineMode::Decayed,
+        decay_ns: 5 * S,
+        ..config()
+    };
+    // A gentle ramp (never 4 floors away from the recent past), then a spike.
+    let windows: Vec<WindowRecord> = (1..=200)
+        .map(|e| window(host(1), e, if e == 200 { 2_000 } else { 100 + e }))
+        .collect();
+    let alerts = run(c, windows, 1);
+    assert_eq!(alerts.len(), 1);
+    let m = metric(&alerts[0], "packets");
+    // The decayed mean tracks the ramp (~ the last few windows, ~295).
+    assert!((280.0..300.0).contains(&m.baseline_mean), "{m:?}");
+}
+
+#[test]
+fn same_alerts_with_one_two_and_three_workers() {
+    for mode in [BaselineMode::Trailing, BaselineMode::Decayed] {
+        let c = DetectConfig {
+            mode,
+            hour_of_day: mode == BaselineMode::Decayed,
+            ..config()
+        };
+        let mut windows = Vec::new();
+        for k in 1..=12u8 {
+            for e in 1..=60u64 {
+                let x = u64::from(k) * 7 + e;
+                let p = if x % 23 == 0 {
+                    5_000 + x
+                } else {
+                    100 + (x * 13) % 17
+                };
+                windows.push(window(host(k), e, p));
+            }
+        }
+        let one = run(c.clone(), windows.clone(), 1);
+        assert!(one.len() > 10, "{}", one.len());
+        let two = run(c.clone(), windows.clone(), 2);
+        let three = run(c, windows, 3);
+        assert_eq!(one, two, "{mode:?}");
+        assert_eq!(one, three, "{mode:?}");
+    }
+}
+
+#[test]
+fn partial_windows_are_ignored() {
+    let mut windows: Vec<WindowRecord> = (1..=20).map(|e| window(host(1), e, 100)).collect();
+    let mut last = window(host(1), 21, 100_000);
+    last.partial = true;
+    windows.push(last);
+    assert!(run(config(), windows, 1).is_empty());
+}
+
+fn event(ts_s: u64, src: u8, dst: u8, kind: EventKind) -> ReassemblyEvent {
+    ReassemblyEvent {
+        ts_ns: ts_s * S + 5,
+        key: FragKey {
+            ip_version: 4,
+            src: Addr::from_v4([192, 0, 2, src]),
+            dst: Addr::from_v4([10, 0, 0, dst]),
+            protocol: 17,
+            id: u32::from(src),
+            ..Default::default()
+        },
+        kind,
+    }
+}
+
+fn run_frag(events: Vec<ReassemblyEvent>, workers: usize) -> Vec<Alert> {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&out);
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<ReassemblyEvent>>>::new();
+        let sink = Arc::clone(&sink);
+        let config = DetectConfig {
+            frag_flood_threshold: 50,
+            ..DetectConfig::default()
+        };
+        worker.dataflow::<u64, _, _>(|scope| {
+            scope
+                .input_from(&mut input)
+                .frag_alerts(&config)
+                .inspect(move |a: &Alert| sink.lock().expect("lock").push(a.clone()));
+        });
+        if worker.index() == 0 {
+            for e in &events {
+                if e.ts_ns > *input.time() {
+                    input.advance_to(e.ts_ns);
+                }
+                input.send(e.clone());
+            }
+        }
+    })
+    .expect("timely");
+    drop(guards);
+    let mut alerts = std::mem::take(&mut *out.lock().expect("lock"));
+    alerts.sort_by_key(|a| a.order_key());
+    alerts
+}
+
+#[test]
+fn reassembly_events_become_aggregated_alerts() {
+    let eviction = || EventKind::Eviction {
+        reason: EvictReason::Memory,
+        first_ns: 0,
+        fragments: 1,
+    };
+    let mut events = Vec::new();
+    // A spoofed flood towards 10.0.0.9: 300 evictions over 3 s (one bucket of 10 s),
+    // then 20 in the next bucket (below the threshold of 50).
+    for i in 0..300u64 {
+        events.push(event(100 + i / 100, (i % 200) as u8, 9, eviction()));
+    }
+    for i in 0..20u64 {
+        events.push(event(111, i as u8, 9, eviction()));
+    }
+    // An overlap with different data and the ambiguity it causes, twice, one pair.
+    for t in [102, 103] {
+        events.push(event(
+            t,
+            7,
+            3,
+            EventKind::OverlapDifferent {
+                range: (0, 8),
+                differing: vec![(0, 8)],
+            },
+        ));
+        events.push(event(
+            t,
+            7,
+            3,
+            EventKind::Ambiguity {
+                groups: vec![],
+                discarded_by: vec![],
+                ranges: vec![],
+            },
+        ));
+    }
+    events.push(event(104, 8, 3, EventKind::TooLarge { size: 70_000 }));
+    events.push(event(
+        104,
+        8,
+        3,
+        EventKind::Timeout {
+            first_ns: 0,
+            fragments: 1,
+        },
+    ));
+    events.sort_by_key(|e| e.ts_ns);
+    let alerts = run_frag(events.clone(), 1);
+    let got: Vec<(&str, Option<String>, u64, f64)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a.kind.name(),
+                a.src.map(|s| s.to_string()),
+                a.ts_ns / S,
+                a.score,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("frag_ambiguity", Some("192.0.2.7".to_string()), 110, 2.0),
+            ("frag_overlap", Some("192.0.2.7".to_string()), 110, 2.0),
+            ("frag_flood", None, 110, 300.0),
+            ("frag_too_large", Some("192.0.2.8".to_string()), 110, 1.0),
+        ]
+    );
+    let flood = &alerts[2];
+    assert_eq!(flood.dst, Some(Addr::from_v4([10, 0, 0, 9])));
+    assert_eq!(flood.severity, Severity::High); // 300 >= 4 x 50
+    assert_eq!(metric(flood, "distinct_sources").value, 200.0);
+    assert_eq!(flood.granularity, AlertGranularity::Pair);
+    assert!(
+        flood.explanation.contains("from 200 sources"),
+        "{}",
+        flood.explanation
+    );
+    assert_eq!(run_frag(events, 3), alerts);
+}
+
+/// Day and night traffic judged against their own hour's baseline: with hour-of-day
+/// profiles the daily switch between 100 and 1000 packets per window is normal; without
+/// them, it alerts.
+#[test]
+fn hour_of_day_profiles() {
+    let mut windows = Vec::new();
+    for day in 0..4u64 {
+        for k in 1..=12u64 {
+            let night = day * 86_400 + k;
+            let noon = day * 86_400 + 12 * 3600 + k;
+            windows.push(window(host(1), night, 100 + k % 3));
+            windows.push(window(host(1), noon, 1000 + k % 3));
+        }
+    }
+    let c = DetectConfig {
+        history_ns: 10 * 86_400 * S,
+        ..config()
+    };
+    let profiled = DetectConfig {
+        hour_of_day: true,
+        ..c.clone()
+    };
+    assert!(run(profiled, windows.clone(), 1).is_empty());
+    let flat = run(c, windows, 1);
+    assert!(!flat.is_empty());
+    assert!(flat.iter().all(|a| a.hour_of_day.is_none()));
+}

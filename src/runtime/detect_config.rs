@@ -1,0 +1,256 @@
+//! Detection settings: the `--config` TOML file and the command-line flags that override
+//! it, turned into [`DetectConfig`].
+//!
+//! ```toml
+//! [baseline]
+//! mode = "trailing"      # or "decayed"
+//! history = "24h"        # trailing: a window leaves the baseline this long after its end
+//! decay = "10m"          # decayed: time constant (e.g. 1m, 10m, 1h, 1d)
+//! learn = "1h"           # no anomaly alert before this much event time after the first window
+//! min_windows = 10       # no anomaly alert for a key with fewer windows in its baseline
+//! hour_of_day = false    # one baseline per key and UTC hour of day
+//!
+//! [score]
+//! threshold = 4.0
+//! medium = 2.0           # severity medium from 2 x threshold
+//! high = 4.0             # severity high from 4 x threshold
+//! relative_floor = 0.1   # deviation denominator >= 0.1 x |baseline mean|
+//! [score.weights]        # per metric; 0 disables a metric
+//! iat_mean_ms = 0.3
+//! pkt_size_mean = 0.4
+//! duration_mean_ms = 0.3
+//! [score.floors]         # deviation denominator >= this (natural units)
+//! packets = 10
+//!
+//! [reassembly]
+//! bucket = "10s"         # reassembly events are aggregated per bucket
+//! flood_threshold = 100  # evictions/over-budget drops per destination and bucket
+//! ```
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context as _, Result};
+use flowtide_dataflows::baseline::{BaselineMode, DetectConfig, Metric};
+use serde::Deserialize;
+
+use crate::cli::{parse_positive_duration_ns, AnalyzeArgs};
+
+/// The `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// `[baseline]`.
+    pub baseline: BaselineSection,
+    /// `[score]`.
+    pub score: ScoreSection,
+    /// `[reassembly]`.
+    pub reassembly: ReassemblySection,
+}
+
+/// `[baseline]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BaselineSection {
+    /// `trailing` or `decayed`.
+    pub mode: Option<String>,
+    /// Trailing history (duration).
+    pub history: Option<String>,
+    /// Decay time constant (duration).
+    pub decay: Option<String>,
+    /// Learning phase (duration; `0s` for none).
+    pub learn: Option<String>,
+    /// Minimum windows in a key's baseline.
+    pub min_windows: Option<u64>,
+    /// Hour-of-day profiles.
+    pub hour_of_day: Option<bool>,
+}
+
+/// `[score]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoreSection {
+    /// Threshold.
+    pub threshold: Option<f64>,
+    /// Medium severity multiple.
+    pub medium: Option<f64>,
+    /// High severity multiple.
+    pub high: Option<f64>,
+    /// Relative floor.
+    pub relative_floor: Option<f64>,
+    /// Weights by metric name.
+    pub weights: BTreeMap<String, f64>,
+    /// Absolute floors by metric name.
+    pub floors: BTreeMap<String, f64>,
+}
+
+/// `[reassembly]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReassemblySection {
+    /// Aggregation bucket (duration).
+    pub bucket: Option<String>,
+    /// Fragment-flood threshold.
+    pub flood_threshold: Option<u64>,
+}
+
+fn duration(what: &str, s: &str, allow_zero: bool) -> Result<u64> {
+    if allow_zero {
+        crate::cli::parse_duration_ns(s)
+    } else {
+        parse_positive_duration_ns(s)
+    }
+    .map_err(|e| anyhow::anyhow!("{what}: {e}"))
+}
+
+fn metric(section: &str, name: &str) -> Result<Metric> {
+    Metric::from_name(name).with_context(|| {
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        format!(
+            "[score.{section}]: unknown metric {name:?} (metrics: {})",
+            names.join(", ")
+        )
+    })
+}
+
+impl FileConfig {
+    /// Parses a TOML text.
+    pub fn parse(text: &str) -> Result<FileConfig> {
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    }
+
+    /// Applies the file's settings to `c`.
+    pub fn apply(&self, c: &mut DetectConfig) -> Result<()> {
+        let b = &self.baseline;
+        if let Some(m) = &b.mode {
+            c.mode = match m.as_str() {
+                "trailing" => BaselineMode::Trailing,
+                "decayed" => BaselineMode::Decayed,
+                _ => bail!("[baseline] mode must be \"trailing\" or \"decayed\", not {m:?}"),
+            };
+        }
+        if let Some(s) = &b.history {
+            c.history_ns = duration("[baseline] history", s, false)?;
+        }
+        if let Some(s) = &b.decay {
+            c.decay_ns = duration("[baseline] decay", s, false)?;
+        }
+        if let Some(s) = &b.learn {
+            c.learn_ns = duration("[baseline] learn", s, true)?;
+        }
+        if let Some(n) = b.min_windows {
+            c.min_windows = n;
+        }
+        if let Some(h) = b.hour_of_day {
+            c.hour_of_day = h;
+        }
+        let s = &self.score;
+        if let Some(x) = s.threshold {
+            c.threshold = x;
+        }
+        if let Some(x) = s.medium {
+            c.medium = x;
+        }
+        if let Some(x) = s.high {
+            c.high = x;
+        }
+        if let Some(x) = s.relative_floor {
+            c.relative_floor = x;
+        }
+        for (name, w) in &s.weights {
+            c.weights[metric("weights", name)? as usize] = *w;
+        }
+        for (name, f) in &s.floors {
+            c.floors[metric("floors", name)? as usize] = *f;
+        }
+        let r = &self.reassembly;
+        if let Some(s) = &r.bucket {
+            c.frag_bucket_ns = duration("[reassembly] bucket", s, false)?;
+        }
+        if let Some(n) = r.flood_threshold {
+            c.frag_flood_threshold = n;
+        }
+        Ok(())
+    }
+}
+
+/// The detection settings of a run: defaults, then `--config`, then the flags.
+pub fn detect_config(args: &AnalyzeArgs) -> Result<DetectConfig> {
+    let mut c = DetectConfig::default();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        FileConfig::parse(&text)
+            .and_then(|f| f.apply(&mut c))
+            .with_context(|| format!("config file {}", path.display()))?;
+    }
+    if let Some(ns) = args.learn {
+        c.learn_ns = ns;
+    }
+    if let Some(ns) = args.baseline_history {
+        c.history_ns = ns;
+    }
+    if let Some(x) = args.alert_threshold {
+        c.threshold = x;
+    }
+    if let Some(path) = &args.config {
+        c.validate()
+            .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+    } else {
+        c.validate().map_err(anyhow::Error::msg)?;
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowtide_dataflows::time::NS_PER_SEC;
+
+    #[test]
+    fn file_settings() {
+        let f = FileConfig::parse(
+            r#"
+            [baseline]
+            mode = "decayed"
+            decay = "1h"
+            learn = "0s"
+            hour_of_day = true
+            [score]
+            threshold = 6
+            [score.weights]
+            syn_packets = 1.5
+            [score.floors]
+            packets = 50
+            [reassembly]
+            bucket = "5s"
+            "#,
+        )
+        .expect("parses");
+        let mut c = DetectConfig::default();
+        f.apply(&mut c).expect("applies");
+        assert_eq!(c.mode, BaselineMode::Decayed);
+        assert_eq!(c.decay_ns, 3600 * NS_PER_SEC);
+        assert_eq!(c.learn_ns, 0);
+        assert!(c.hour_of_day);
+        assert_eq!(c.threshold, 6.0);
+        assert_eq!(c.weights[Metric::SynPackets as usize], 1.5);
+        assert_eq!(c.weights[Metric::PktSizeMean as usize], 0.4);
+        assert_eq!(c.floors[Metric::Packets as usize], 50.0);
+        assert_eq!(c.frag_bucket_ns, 5 * NS_PER_SEC);
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = FileConfig::parse("[score.weights]\nsyn = 1\n")
+            .and_then(|f| f.apply(&mut DetectConfig::default()))
+            .expect_err("unknown metric");
+        assert!(e.to_string().contains("unknown metric \"syn\""), "{e}");
+        let e = FileConfig::parse("[baseline]\nhistroy = \"1h\"\n").expect_err("typo");
+        assert!(e.to_string().contains("histroy"), "{e}");
+        let e = FileConfig::parse("[baseline]\nmode = \"fast\"\n")
+            .and_then(|f| f.apply(&mut DetectConfig::default()))
+            .expect_err("mode");
+        assert!(e.to_string().contains("trailing"), "{e}");
+    }
+}
