@@ -31,17 +31,25 @@ pub trait TimedKey: Ord {
     fn event_time(&self) -> u64;
 }
 
-impl<A: Ord> TimedKey for (u64, A) {
-    fn event_time(&self) -> u64 {
-        self.0
-    }
+macro_rules! timed_tuples {
+    ($(($($t:ident),+)),+ $(,)?) => {
+        $(impl<$($t: Ord),+> TimedKey for (u64, $($t),+) {
+            fn event_time(&self) -> u64 {
+                self.0
+            }
+        })+
+    };
 }
 
-impl<A: Ord, B: Ord> TimedKey for (u64, A, B) {
-    fn event_time(&self) -> u64 {
-        self.0
-    }
-}
+timed_tuples!(
+    (A),
+    (A, B),
+    (A, B, C),
+    (A, B, C, D),
+    (A, B, C, D, E),
+    (A, B, C, D, E, F),
+    (A, B, C, D, E, F, G),
+);
 
 /// Errors a sink met (reported at the end of the run).
 pub type SinkErrors = Rc<RefCell<Vec<String>>>;
