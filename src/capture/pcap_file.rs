@@ -1004,14 +1004,9 @@ impl SharedMap {
         }
     }
 
-    /// Maps the pages of `start..end` into the page tables ahead of use: one
-    /// `MADV_POPULATE_READ` call (Linux 5.14+) instead of a page fault every 64 KiB, or,
-    /// where that is unavailable, reads one byte every 64 KiB (the faults are then taken
-    /// here rather than by whoever reads the pages next).
+    /// Reads one byte every 64 KiB of `start..end` so that its pages are
+    /// mapped (page faults are taken here rather than by whoever reads them next).
     pub fn prefault(&self, start: usize, end: usize) {
-        if populate_pages(&self.0, start, end) {
-            return;
-        }
         let bytes = self.bytes();
         let end = end.min(bytes.len());
         let step = PAGE_STEP;
@@ -1063,27 +1058,6 @@ fn release_pages(map: &Mmap, start: usize, end: usize) {
     }
     #[cfg(not(unix))]
     let _ = (map, start, end);
-}
-
-/// `madvise(MADV_POPULATE_READ)` on `start..end` of the mapping (Linux 5.14+): maps the
-/// pages in one call instead of one page fault every 64 KiB. Best effort: where the
-/// kernel lacks it, the pages are faulted in as they are read.
-fn populate_pages(map: &Mmap, start: usize, end: usize) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        let page = page_size();
-        let from = start / page * page;
-        let to = end.min(map.len());
-        to > from
-            && map
-                .advise_range(memmap2::Advice::PopulateRead, from, to - from)
-                .is_ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (map, start, end);
-        false
-    }
 }
 
 /// Hints the CPU to load the cache line at `p` (any address: a prefetch never faults).
@@ -1244,8 +1218,6 @@ impl Input {
         if let Backing::Mapped(map) = &self.backing {
             release_pages(map, self.released, self.pos);
             self.released = self.pos;
-            // Map the next steps' pages in one call rather than fault by fault.
-            populate_pages(map, self.pos, self.pos.saturating_add(2 * RELEASE_STEP));
         }
     }
 

@@ -219,16 +219,6 @@ impl SharedFile {
         if let Some((start, end)) = release {
             self.map.release(start, end);
         }
-        // Keep the pages ahead of the reader mapped, a few MiB at a time, so that walking
-        // headers and decoding do not stop for a page fault every 64 KiB.
-        let pos = self.position.load(Ordering::Acquire);
-        if self.prefaulted.load(Ordering::Acquire) < pos.saturating_add(PREFAULT_AHEAD) {
-            let end = pos.saturating_add(2 * PREFAULT_AHEAD);
-            let done = self.prefaulted.fetch_max(end, Ordering::AcqRel);
-            if done < end {
-                self.map.prefault(done.max(pos), end);
-            }
-        }
         more
     }
 }
