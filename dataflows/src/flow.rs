@@ -121,29 +121,6 @@ pub fn count_flags<C: Copy + std::ops::Add<Output = C> + From<u8>>(counts: &mut 
 }
 
 impl DirectionStats {
-    /// Counts one packet (packets come in event-time order).
-    #[inline]
-    pub fn add(&mut self, p: &Packet) {
-        let size = p.ip_len;
-        if self.packets == 0 {
-            self.first_ns = p.ts_ns;
-            self.size_min = size;
-            self.size_max = size;
-        } else {
-            self.iat.add(p.ts_ns.saturating_sub(self.last_ns));
-            self.size_min = self.size_min.min(size);
-            self.size_max = self.size_max.max(size);
-        }
-        self.last_ns = p.ts_ns;
-        self.packets += 1;
-        self.bytes += u64::from(size);
-        self.frame_bytes += u64::from(p.frame_len);
-        self.payload_bytes += u64::from(p.payload_len);
-        self.size_sumsq += u128::from(size) * u128::from(size);
-        self.fragments = self.fragments.saturating_add(u32::from(p.fragments));
-        count_flags(&mut self.flags, p.tcp_flags);
-    }
-
     /// Last minus first packet time (ns).
     pub fn duration_ns(&self) -> u64 {
         self.last_ns.saturating_sub(self.first_ns)
@@ -280,6 +257,7 @@ impl FlowRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow_acc::DirAcc;
 
     fn pkt(ts: u64, len: u32, flags: u8) -> Packet {
         Packet {
@@ -301,10 +279,11 @@ mod tests {
     fn running_statistics_match_a_two_pass_computation() {
         let times = [0u64, 10, 35, 36, 100, 1_000_000_007];
         let sizes = [60u32, 1500, 40, 40, 576, 9000];
-        let mut d = DirectionStats::default();
+        let mut acc = DirAcc::default();
         for (t, s) in times.iter().zip(sizes) {
-            d.add(&pkt(*t, s, tcp::ACK | tcp::PSH));
+            acc.add(&pkt(*t, s, tcp::ACK | tcp::PSH));
         }
+        let d = acc.stats();
         let sz: Vec<f64> = sizes.iter().map(|&s| f64::from(s)).collect();
         let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
         assert_eq!(d.packets, 6);
@@ -320,12 +299,14 @@ mod tests {
 
     #[test]
     fn fewer_than_two_packets_have_zero_spread() {
-        let mut d = DirectionStats::default();
+        let mut acc = DirAcc::default();
+        let d = acc.stats();
         assert_eq!(
             (d.size_stddev(), d.iat_mean_ns(), d.iat_min_ns()),
             (0.0, 0.0, 0)
         );
-        d.add(&pkt(5, 100, 0));
+        acc.add(&pkt(5, 100, 0));
+        let d = acc.stats();
         assert_eq!(
             (d.size_stddev(), d.iat_mean_ns(), d.iat_min_ns()),
             (0.0, 0.0, 0)

@@ -142,14 +142,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compact_accumulators_agree_with_the_record_type() {
+    fn every_field_reaches_the_record() {
         let mut acc = DirAcc::default();
-        let mut rec = DirectionStats::default();
         for (i, (ts, len)) in [(5u64, 60u32), (900, 1500), (901, 40), (5_000_000_000, 9000)]
             .into_iter()
             .enumerate()
         {
-            let p = Packet {
+            acc.add(&Packet {
                 ts_ns: ts,
                 ip_len: len,
                 frame_len: len + 14,
@@ -157,11 +156,21 @@ mod tests {
                 tcp_flags: i as u8 * 0x11,
                 fragments: i as u16,
                 ..Default::default()
-            };
-            acc.add(&p);
-            rec.add(&p);
+            });
         }
-        assert_eq!(acc.stats(), rec);
+        let r = acc.stats();
+        assert_eq!((r.first_ns, r.last_ns, r.packets), (5, 5_000_000_000, 4));
+        assert_eq!(
+            (r.bytes, r.frame_bytes, r.payload_bytes),
+            (10_600, 10_656, 5_300)
+        );
+        assert_eq!(r.size_sumsq, 60 * 60 + 1500 * 1500 + 40 * 40 + 9000 * 9000);
+        assert_eq!((r.size_min, r.size_max, r.fragments), (40, 9000, 6));
+        assert_eq!((r.iat.min_ns, r.iat.max_ns), (1, 5_000_000_000 - 901));
+        let gaps = [895u128, 1, 5_000_000_000 - 901];
+        assert_eq!(r.iat.sumsq, gaps.iter().map(|g| g * g).sum::<u128>());
+        // 0x00, 0x11 (FIN, ACK), 0x22 (SYN, URG), 0x33 (FIN, SYN, ACK, URG).
+        assert_eq!(r.flags, [2, 0, 0, 2, 2, 0, 0, 2]);
     }
 
     #[test]

@@ -416,13 +416,14 @@ pub const FIELDS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowtide_dataflows::flow::{DirectionStats, EndReason, IatStats};
+    use flowtide_dataflows::flow::{EndReason, IatStats};
+    use flowtide_dataflows::flow_acc::DirAcc;
     use flowtide_dataflows::flow_key::FlowKey;
     use flowtide_dataflows::packet::{Addr, Packet};
 
     fn record() -> FlowRecord {
-        let mut s = DirectionStats::default();
-        let mut d = DirectionStats::default();
+        let mut s = DirAcc::default();
+        let mut d = DirAcc::default();
         for (i, ts) in [1_000_000_000u64, 1_002_500_000, 1_010_000_000]
             .iter()
             .enumerate()
@@ -455,8 +456,8 @@ mod tests {
             last_ns: 1_010_000_000,
             end_ns: u64::MAX,
             end_reason: EndReason::EndOfInput,
-            src2dst: s,
-            dst2src: d,
+            src2dst: s.stats(),
+            dst2src: d.stats(),
             bidirectional_iat: iat,
         }
     }
