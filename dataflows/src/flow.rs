@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::flow_key::FlowKey;
-use crate::packet::{tcp, Addr, Context, Packet};
+use crate::packet::{tcp, Addr, Context};
 use crate::window::{flag_index, mean, sample_stddev};
 
 /// Why a flow ended.
@@ -258,6 +258,7 @@ impl FlowRecord {
 mod tests {
     use super::*;
     use crate::flow_acc::DirAcc;
+    use crate::packet::Packet;
 
     fn pkt(ts: u64, len: u32, flags: u8) -> Packet {
         Packet {
