@@ -454,9 +454,22 @@ impl FlowTableState {
         out: &mut Vec<FlowRecord>,
         panes: &mut Vec<PaneAgg>,
     ) {
+        while !self.drain_some(end_of_input_ns, usize::MAX, out, panes) {}
+    }
+
+    /// Like [`FlowTableState::drain`], a part at a time: finishes at most `max` flows
+    /// and returns true once every flow and pane is out (so that a caller can let the
+    /// records flow downstream between parts instead of holding them all at once).
+    pub fn drain_some(
+        &mut self,
+        end_of_input_ns: u64,
+        max: usize,
+        out: &mut Vec<FlowRecord>,
+        panes: &mut Vec<PaneAgg>,
+    ) -> bool {
         self.timers.clear();
-        let open: Vec<u32> = self.index.iter().copied().collect();
-        for slot in open {
+        let some: Vec<u32> = self.index.iter().take(max).copied().collect();
+        for slot in some {
             let flow = &self.slots[slot as usize];
             let (due, reason) = flow.due(&self.config);
             // A TCP connection seen closing ended by its close, even when the input
@@ -467,12 +480,16 @@ impl FlowTableState {
                 self.end(slot, u64::MAX, EndReason::EndOfInput, out);
             }
         }
+        if !self.index.is_empty() {
+            return false;
+        }
         self.pane_members.clear();
         self.slots.clear();
         self.free.clear();
         let before = panes.len();
         self.combiner.take_all(panes);
         self.stats.panes += (panes.len() - before) as u64;
+        true
     }
 
     /// Flows currently open.
@@ -511,6 +528,46 @@ mod tests {
             frame_len: 74,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn draining_in_parts_gives_the_same_records() {
+        let config = FlowTableConfig {
+            window: Some(crate::window::WindowConfig::default()),
+            ..Default::default()
+        };
+        let fill = |t: &mut FlowTableState| {
+            let mut out = Vec::new();
+            for i in 0..1_000u16 {
+                let p = Packet {
+                    sport: 1000 + i,
+                    ..pkt(u64::from(i) * S / 10, i % 2 == 0)
+                };
+                t.update(&p, &mut out);
+            }
+            assert!(out.is_empty());
+        };
+        let (mut whole, mut whole_panes) = (Vec::new(), Vec::new());
+        let mut a = FlowTableState::new(config);
+        fill(&mut a);
+        a.drain(100 * S, &mut whole, &mut whole_panes);
+        let (mut parts, mut part_panes) = (Vec::new(), Vec::new());
+        let mut b = FlowTableState::new(config);
+        fill(&mut b);
+        let mut steps = 1;
+        while !b.drain_some(100 * S, 64, &mut parts, &mut part_panes) {
+            steps += 1;
+        }
+        assert_eq!(steps, 16);
+        let key = |f: &FlowRecord| f.order_key();
+        whole.sort_by_key(key);
+        parts.sort_by_key(key);
+        assert_eq!(whole, parts);
+        let pkey = |a: &PaneAgg| (a.key, a.pane_start_ns);
+        whole_panes.sort_by_key(pkey);
+        part_panes.sort_by_key(pkey);
+        assert_eq!(whole_panes, part_panes);
+        assert_eq!(b.open_flows(), 0);
     }
 
     #[test]

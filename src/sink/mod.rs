@@ -5,5 +5,6 @@ pub mod flow_json;
 pub mod json_line;
 pub mod ordered_jsonl;
 pub mod reassembly_json;
+pub mod spill;
 pub mod summary;
 pub mod window_json;

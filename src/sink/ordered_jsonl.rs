@@ -10,13 +10,14 @@
 //! worker count.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use serde::Serialize;
+
+use super::spill::SpillingSorter;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::vec::Map;
@@ -178,46 +179,55 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                             .push(format!("cannot create {}: {e}", path.display())),
                     }
                 }
-                let mut pending: BTreeMap<K, Vec<Result<String, String>>> = BTreeMap::new();
+                let prefix = spill_prefix(&path);
+                let mut pending = Some(SpillingSorter::<K>::new(prefix, SPILL_BYTES));
                 move |(input, frontier), _output| {
+                    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
                     input.for_each(|_time, data| {
                         for (_, k, line) in data.drain(..) {
-                            pending.entry(k).or_default().push(line);
+                            if let Some(p) = pending.as_mut() {
+                                if let Err(e) = p.push(k, line) {
+                                    errors.borrow_mut().push(fail(e));
+                                    pending = None;
+                                }
+                            }
                         }
                     });
                     let horizon = frontier.frontier().iter().min().copied();
-                    while let Some(entry) = pending.first_entry() {
-                        if horizon.is_some_and(|h| entry.key().event_time() >= h) {
-                            break;
-                        }
-                        let mut lines = entry.remove();
-                        // Equal keys (rare) are ordered by content, not by arrival.
-                        if lines.len() > 1 {
-                            lines.sort();
-                        }
-                        if let Some(w) = out.as_mut() {
-                            if let Err(e) = write_lines(w, &lines) {
-                                errors
-                                    .borrow_mut()
-                                    .push(format!("cannot write {}: {e}", path.display()));
-                                out = None;
+                    if let Some(p) = pending.as_mut() {
+                        let ready = |k: &K| horizon.is_none_or(|h| k.event_time() < h);
+                        while let Some(lines) = p.pop_ready(ready) {
+                            if let Some(w) = out.as_mut() {
+                                if let Err(e) = write_lines(w, &lines) {
+                                    errors.borrow_mut().push(fail(e));
+                                    out = None;
+                                }
                             }
                         }
                     }
-                    match frontier.frontier().iter().min() {
+                    match horizon {
                         Some(t) => {
                             if let Some(c) = cap.as_mut() {
-                                if c.time() < t {
-                                    c.downgrade(t);
+                                if *c.time() < t {
+                                    c.downgrade(&t);
                                 }
                             }
                         }
                         None => {
+                            if let Some(p) = pending.take() {
+                                let result = match out.as_mut() {
+                                    Some(w) => {
+                                        p.finish(|l| write_lines(w, std::slice::from_ref(l)))
+                                    }
+                                    None => p.finish(|_| Ok(())),
+                                };
+                                if let Err(e) = result {
+                                    errors.borrow_mut().push(fail(e));
+                                }
+                            }
                             if let Some(mut w) = out.take() {
                                 if let Err(e) = w.flush() {
-                                    errors
-                                        .borrow_mut()
-                                        .push(format!("cannot write {}: {e}", path.display()));
+                                    errors.borrow_mut().push(fail(e));
                                 }
                             }
                             cap = None;
@@ -227,6 +237,17 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
             },
         )
     }
+}
+
+/// Lines waiting to be written beyond this many bytes go to sorted runs on disk.
+const SPILL_BYTES: usize = 256 << 20;
+
+/// Run files of `out/flows.jsonl` are `out/.flows.jsonl.runN`.
+fn spill_prefix(path: &std::path::Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}"))
 }
 
 /// Writes serialized lines; a record that could not be serialized is an error.

@@ -16,6 +16,9 @@ use crate::order::EventTimeBuffer;
 use crate::packet::Packet;
 use crate::window::PaneAgg;
 
+/// Flows finished per activation when the input has ended.
+const DRAIN_STEP: usize = 16_384;
+
 /// Shared handle to a worker's [`FlowTableStats`].
 pub type FlowTableStatsHandle = Rc<RefCell<FlowTableStats>>;
 
@@ -101,12 +104,14 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
         let stats: FlowTableStatsHandle = Rc::default();
         let stats_out = Rc::clone(&stats);
         let pact = Exchange::new(|p: &Packet| FlowKey::of(p).0.route());
+        let scope = self.scope();
         let stream = self.binary_frontier(
             end_of_input,
             pact,
             Pipeline,
             "FlowTable",
-            move |cap: Capability<u64>, _info| {
+            move |cap: Capability<u64>, info| {
+                let activator = scope.activator_for(info.address);
                 let mut cap = Some(cap);
                 let mut table = FlowTableState::new(config);
                 let mut buffer = EventTimeBuffer::default();
@@ -128,9 +133,19 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                     for p in buffer.release(horizon) {
                         table.update(&p, &mut done);
                     }
+                    // At the end, flows go out a part per activation, so that the records
+                    // (and what downstream makes of them) are not all in flight at once.
+                    let mut drained = false;
                     match now {
                         Some(t) => table.expire(t, &mut done, &mut panes),
-                        None if finished => table.drain(end_of_input_ns, &mut done, &mut panes),
+                        None if finished => {
+                            drained = table.drain_some(
+                                end_of_input_ns,
+                                DRAIN_STEP,
+                                &mut done,
+                                &mut panes,
+                            );
+                        }
                         None => {}
                     }
                     if !done.is_empty() || !panes.is_empty() {
@@ -146,7 +161,8 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                     *stats.borrow_mut() = table.stats();
                     match now {
                         Some(t) => held.downgrade(&t),
-                        None if finished => cap = None,
+                        None if finished && drained => cap = None,
+                        None if finished => activator.activate(),
                         None => {}
                     }
                 }

@@ -1,0 +1,224 @@
+//! A sorter for output lines that keeps memory bounded: lines wait in memory, sorted by
+//! key, until they may be written; when too many wait (e.g. every flow still open at the
+//! end of a capture, all due at once), they are written to disk as a sorted run, and the
+//! runs are merged with what is in memory when the output is finished.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A line to write, or why the record had none.
+pub type LineResult = Result<String, String>;
+
+/// Lines waiting to be written, in key order, spilled to sorted runs on disk beyond a
+/// memory limit.
+#[derive(Debug)]
+pub struct SpillingSorter<K> {
+    memory: BTreeMap<K, Vec<LineResult>>,
+    memory_bytes: usize,
+    limit_bytes: usize,
+    run_prefix: PathBuf,
+    runs: Vec<PathBuf>,
+}
+
+impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
+    /// A sorter whose runs are files named after `run_prefix` (e.g. `out/.flows.jsonl`),
+    /// spilling when more than `limit_bytes` of lines wait.
+    pub fn new(run_prefix: PathBuf, limit_bytes: usize) -> Self {
+        SpillingSorter {
+            memory: BTreeMap::new(),
+            memory_bytes: 0,
+            limit_bytes,
+            run_prefix,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Adds a line; may write a run to disk.
+    pub fn push(&mut self, key: K, line: LineResult) -> std::io::Result<()> {
+        self.memory_bytes += 64 + line.as_ref().map_or_else(String::len, String::len);
+        self.memory.entry(key).or_default().push(line);
+        if self.memory_bytes > self.limit_bytes {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// True when lines have been spilled: then nothing can be written before
+    /// [`SpillingSorter::finish`] (a run may hold smaller keys).
+    pub fn has_runs(&self) -> bool {
+        !self.runs.is_empty()
+    }
+
+    /// Removes and returns the lines of the smallest key if `ready(key)` holds and
+    /// nothing was spilled. Lines of equal keys come sorted by content.
+    pub fn pop_ready(&mut self, ready: impl Fn(&K) -> bool) -> Option<Vec<LineResult>> {
+        if self.has_runs() {
+            return None;
+        }
+        let entry = self.memory.first_entry()?;
+        if !ready(entry.key()) {
+            return None;
+        }
+        let mut lines = entry.remove();
+        for l in &lines {
+            self.memory_bytes = self
+                .memory_bytes
+                .saturating_sub(64 + l.as_ref().map_or_else(String::len, String::len));
+        }
+        if lines.len() > 1 {
+            lines.sort();
+        }
+        Some(lines)
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        let path = run_path(&self.run_prefix, self.runs.len());
+        let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+        self.runs.push(path);
+        for (key, mut lines) in std::mem::take(&mut self.memory) {
+            if lines.len() > 1 {
+                lines.sort();
+            }
+            for line in lines {
+                bincode::serialize_into(&mut w, &(&key, &line)).map_err(std::io::Error::other)?;
+            }
+        }
+        self.memory_bytes = 0;
+        w.flush()
+    }
+
+    /// Writes every remaining line, in key order, with `write`, and removes the runs.
+    pub fn finish(
+        mut self,
+        mut write: impl FnMut(&LineResult) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let result = self.merge(&mut write);
+        for run in &self.runs {
+            let _ = std::fs::remove_file(run);
+        }
+        result
+    }
+
+    fn merge(
+        &mut self,
+        write: &mut impl FnMut(&LineResult) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        if self.runs.is_empty() {
+            for (_, mut lines) in std::mem::take(&mut self.memory) {
+                if lines.len() > 1 {
+                    lines.sort();
+                }
+                for l in &lines {
+                    write(l)?;
+                }
+            }
+            return Ok(());
+        }
+        // The memory part becomes one more run, so that every source is sorted by
+        // (key, line) and the heap can merge them.
+        if !self.memory.is_empty() {
+            self.spill()?;
+        }
+        let mut readers = Vec::with_capacity(self.runs.len());
+        for run in &self.runs {
+            readers.push(BufReader::with_capacity(1 << 16, File::open(run)?));
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some((k, l)) = next_record::<K>(r)? {
+                heap.push(Reverse((k, l, i)));
+            }
+        }
+        while let Some(Reverse((_, line, i))) = heap.pop() {
+            write(&line)?;
+            if let Some((k, l)) = next_record::<K>(&mut readers[i])? {
+                heap.push(Reverse((k, l, i)));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run_path(prefix: &Path, n: usize) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push(format!(".run{n}"));
+    PathBuf::from(name)
+}
+
+fn next_record<K: DeserializeOwned>(
+    r: &mut BufReader<File>,
+) -> std::io::Result<Option<(K, LineResult)>> {
+    match bincode::deserialize_from::<_, (K, LineResult)>(r) {
+        Ok(rec) => Ok(Some(rec)),
+        Err(e) => match *e {
+            bincode::ErrorKind::Io(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Ok(None)
+            }
+            _ => Err(std::io::Error::other(e)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(limit: usize, keys: &[(u64, u32)]) -> (Vec<String>, usize) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = SpillingSorter::new(dir.path().join(".out"), limit);
+        for (t, k) in keys {
+            s.push((*t, *k), Ok(format!("{t}-{k}"))).expect("push");
+        }
+        let spilled = s.runs.len();
+        let mut out = Vec::new();
+        s.finish(|l| {
+            out.push(l.clone().expect("line"));
+            Ok(())
+        })
+        .expect("finish");
+        let left = std::fs::read_dir(dir.path()).expect("dir").count();
+        assert_eq!(left, 0, "runs are removed");
+        (out, spilled)
+    }
+
+    #[test]
+    fn spilled_runs_merge_into_the_same_order() {
+        let mut x = 7u64;
+        let keys: Vec<(u64, u32)> = (0..5_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 300, i % 7)
+            })
+            .collect();
+        let (in_memory, none) = run(usize::MAX, &keys);
+        let (spilled, runs) = run(4_000, &keys);
+        assert_eq!(none, 0);
+        assert!(runs > 10, "{runs}");
+        assert_eq!(spilled, in_memory);
+        let mut sorted = keys.clone();
+        sorted.sort();
+        let want: Vec<String> = sorted.iter().map(|(t, k)| format!("{t}-{k}")).collect();
+        assert_eq!(in_memory, want);
+    }
+
+    #[test]
+    fn nothing_is_ready_once_spilled() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = SpillingSorter::new(dir.path().join(".out"), 100);
+        s.push((1u64, 0u32), Ok("a".into())).expect("push");
+        assert!(s.pop_ready(|_| true).is_some());
+        for i in 0..10 {
+            s.push((2, i), Ok("b".repeat(20))).expect("push");
+        }
+        assert!(s.has_runs());
+        assert!(s.pop_ready(|_| true).is_none());
+    }
+}
