@@ -65,16 +65,7 @@ fn defrag(input: &Path, dir: &Path, extra: &[&str]) -> (u32, Vec<Rec>) {
         "{}.defrag.pcap",
         input.file_name().and_then(|n| n.to_str()).unwrap_or("x")
     ));
-    let o = flowtide()
-        .arg("defrag")
-        .arg("-r")
-        .arg(input)
-        .arg("-w")
-        .arg(&out)
-        .args(extra)
-        .output()
-        .expect("run flowtide");
-    assert_ok(&o, &format!("defrag {}", input.display()));
+    defrag_report(input, &out, extra);
     read(&out)
 }
 

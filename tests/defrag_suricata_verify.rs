@@ -70,17 +70,7 @@ fn read(path: &Path) -> (u32, Vec<Vec<u8>>) {
 /// Runs `flowtide defrag`: its JSON report and the output's link type and frames.
 fn defrag(input: &Path, dir: &Path, extra: &[&str]) -> (Value, u32, Vec<Vec<u8>>) {
     let out = dir.join("defrag.pcap");
-    let o = flowtide()
-        .arg("defrag")
-        .arg("-r")
-        .arg(input)
-        .arg("-w")
-        .arg(&out)
-        .args(extra)
-        .output()
-        .expect("run flowtide");
-    assert_ok(&o, &format!("defrag {}", input.display()));
-    let report = serde_json::from_slice(&o.stdout).expect("report");
+    let report = defrag_report(input, &out, extra);
     let (lt, frames) = read(&out);
     (report, lt, frames)
 }

@@ -225,19 +225,11 @@ const NS: u64 = 1_000_000_000;
 
 /// The CLI's count of reassembled datagrams with the same settings.
 fn cli_count(path: &Path, dir: &Path) -> u64 {
-    let out = dir.join("out.pcap");
-    let o = flowtide()
-        .arg("defrag")
-        .arg("-r")
-        .arg(path)
-        .arg("-w")
-        .arg(&out)
-        .args(["--policy", "bsd", "--timeout", "1000000s"])
-        .output()
-        .expect("run flowtide");
-    assert_ok(&o, &format!("defrag {}", path.display()));
-    let report: serde_json::Value =
-        serde_json::from_slice(&o.stdout).expect("defrag report is JSON");
+    let report = defrag_report(
+        path,
+        &dir.join("out.pcap"),
+        &["--policy", "bsd", "--timeout", "1000000s"],
+    );
     report["reassembled"].as_u64().expect("reassembled count")
 }
 

@@ -379,7 +379,7 @@ impl FlowTableState {
             self.combiner.fold(&side, &mut flow.pane);
             if reason != EndReason::EndOfInput {
                 self.combiner
-                    .flow_ended(&side, end_ns, flow.last_ns - flow.first_ns);
+                    .flow_ended(&side, end_ns, flow.last_ns.saturating_sub(flow.first_ns));
             }
         }
         out.push(flow.finish(end_ns, reason));

@@ -73,6 +73,22 @@ pub fn analyze(out: &Path, args: &[&str]) -> Output {
     cmd.output().expect("run flowtide")
 }
 
+/// Runs `flowtide defrag -r INPUT -w OUTPUT EXTRA...`, asserts it succeeded and returns
+/// its JSON report.
+pub fn defrag_report(input: &Path, output: &Path, extra: &[&str]) -> serde_json::Value {
+    let o = flowtide()
+        .arg("defrag")
+        .arg("-r")
+        .arg(input)
+        .arg("-w")
+        .arg(output)
+        .args(extra)
+        .output()
+        .expect("run flowtide");
+    assert_ok(&o, &format!("defrag {}", input.display()));
+    serde_json::from_slice(&o.stdout).expect("defrag report is JSON")
+}
+
 /// Asserts a run succeeded, showing its stderr otherwise.
 pub fn assert_ok(o: &Output, what: &str) {
     assert!(

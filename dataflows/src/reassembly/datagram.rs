@@ -169,15 +169,18 @@ impl DatagramBuffer {
             }
             return out;
         }
-        let views: Vec<FragmentView<'_>> = self
-            .fragments
+        paint(policy, &self.views(), len).0
+    }
+
+    /// The stored fragments as the policies see them, in arrival order.
+    pub fn views(&self) -> Vec<FragmentView<'_>> {
+        self.fragments
             .iter()
             .map(|f| FragmentView {
                 offset: f.offset,
                 data: &f.data,
             })
-            .collect();
-        paint(policy, &views, len).0
+            .collect()
     }
 }
 
@@ -223,14 +226,7 @@ mod tests {
         d.store(40, b"past"); // beyond the final end: ignored
         d.final_end = Some(30);
         assert!(d.differing.is_empty());
-        let views: Vec<FragmentView<'_>> = d
-            .fragments
-            .iter()
-            .map(|f| FragmentView {
-                offset: f.offset,
-                data: &f.data,
-            })
-            .collect();
+        let views = d.views();
         for p in Policy::ALL {
             assert_eq!(d.payload(p), paint(p, &views, 30).0, "{p:?}");
         }

@@ -44,6 +44,20 @@ impl FragKey {
         })
     }
 
+    /// The key from a packet's decoded fields (no datagram bytes needed): what a
+    /// fragment is filed under when its bytes cannot be parsed, and the key of an atomic
+    /// fragment that was decoded through.
+    pub fn of_decoded(p: &crate::packet::Packet) -> FragKey {
+        FragKey {
+            ctx: p.ctx,
+            ip_version: p.ip_version,
+            src: p.src,
+            dst: p.dst,
+            protocol: FragKey::keyed_protocol(p.ip_version, p.protocol),
+            id: p.ip_id,
+        }
+    }
+
     /// The protocol field of a key: the IPv4 protocol, or 0 for IPv6.
     #[inline]
     pub fn keyed_protocol(ip_version: u8, protocol: u8) -> u8 {

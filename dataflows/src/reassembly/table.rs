@@ -269,14 +269,7 @@ impl ReassemblyTable {
         self.counters.fragments += 1;
         self.expire(p.ts_ns, events);
         self.counters.reassembled += 1;
-        let key = FragKey {
-            ctx: p.ctx,
-            ip_version: p.ip_version,
-            src: p.src,
-            dst: p.dst,
-            protocol: FragKey::keyed_protocol(p.ip_version, p.protocol),
-            id: p.ip_id,
-        };
+        let key = FragKey::of_decoded(p);
         self.emit(events, p.ts_ns, key, EventKind::AtomicFragment);
     }
 
@@ -291,14 +284,7 @@ impl ReassemblyTable {
         let ts = p.ts_ns;
         self.counters.fragments += 1;
         self.expire(ts, events);
-        let fallback = FragKey {
-            ctx: p.ctx,
-            ip_version: p.ip_version,
-            src: p.src,
-            dst: p.dst,
-            protocol: FragKey::keyed_protocol(p.ip_version, p.protocol),
-            id: p.ip_id,
-        };
+        let fallback = FragKey::of_decoded(p);
         let parsed = match p.bytes.as_deref().map(parse_fragment) {
             Some(Ok(f)) => f,
             Some(Err(reason)) => {
