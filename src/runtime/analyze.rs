@@ -323,6 +323,11 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             worker.step_or_park(Some(d));
         }
     }
+    tracing::debug!(
+        worker = index,
+        elapsed_s = shared.started.elapsed().as_secs_f64(),
+        "input exhausted"
+    );
     if let Some(t) = ingest.max_event_time() {
         ends.send(t);
     }
@@ -332,6 +337,11 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     while !probe.done() {
         worker.step_or_park(None);
     }
+    tracing::debug!(
+        worker = index,
+        elapsed_s = shared.started.elapsed().as_secs_f64(),
+        "outputs written"
+    );
 
     let stats = *flow_stats.borrow();
     let mut feeds = ingest.counters();
