@@ -63,34 +63,94 @@ impl Addr {
     }
 }
 
-impl std::fmt::Display for Addr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Addr {
+    /// The address as text (dotted quad for IPv4, RFC 5952 for IPv6), formatted on the
+    /// stack: output records write two addresses each.
+    pub fn text(&self) -> AddrText {
+        let mut t = AddrText {
+            buf: [0; AddrText::CAPACITY],
+            len: 0,
+        };
         match self.as_v4() {
-            // Dotted quad written by hand: this runs for every output record.
             Some(octets) => {
-                let mut buf = [0u8; 15];
-                let mut n = 0;
                 for (i, o) in octets.into_iter().enumerate() {
                     if i > 0 {
-                        buf[n] = b'.';
-                        n += 1;
+                        t.push(b'.');
                     }
                     if o >= 100 {
-                        buf[n] = b'0' + o / 100;
-                        n += 1;
+                        t.push(b'0' + o / 100);
                     }
                     if o >= 10 {
-                        buf[n] = b'0' + (o / 10) % 10;
-                        n += 1;
+                        t.push(b'0' + (o / 10) % 10);
                     }
-                    buf[n] = b'0' + o % 10;
-                    n += 1;
+                    t.push(b'0' + o % 10);
                 }
-                let text: String = buf[..n].iter().map(|&c| char::from(c)).collect();
-                f.pad(&text)
             }
-            None => std::fmt::Display::fmt(&self.to_ip(), f),
+            None => {
+                use std::fmt::Write;
+                // The longest IPv6 text (with an embedded IPv4 tail) is 45 bytes.
+                let _ = write!(t, "{}", std::net::Ipv6Addr::from(self.0));
+            }
         }
+        t
+    }
+}
+
+/// An address formatted as text, on the stack ([`Addr::text`]).
+#[derive(Clone, Copy)]
+pub struct AddrText {
+    buf: [u8; AddrText::CAPACITY],
+    len: u8,
+}
+
+impl AddrText {
+    const CAPACITY: usize = 48;
+
+    #[inline]
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(usize::from(self.len)) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for AddrText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for b in s.bytes() {
+            self.push(b);
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for AddrText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.text().as_str())
     }
 }
 

@@ -6,6 +6,45 @@ pub const NS_PER_SEC: u64 = 1_000_000_000;
 /// Formats nanoseconds since the Unix epoch as RFC 3339 / ISO-8601 UTC with nanoseconds,
 /// e.g. `2024-01-31T12:00:00.000000001Z`.
 pub fn iso8601(ts_ns: u64) -> String {
+    Iso8601::of(ts_ns).as_str().to_owned()
+}
+
+/// An [`iso8601`] time formatted on the stack (every output record carries one).
+#[derive(Clone, Copy)]
+pub struct Iso8601([u8; 30]);
+
+impl Iso8601 {
+    /// Formats `ts_ns` (nanoseconds since the Unix epoch).
+    pub fn of(ts_ns: u64) -> Iso8601 {
+        Iso8601(iso8601_bytes(ts_ns))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Iso8601 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Iso8601 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl serde::Serialize for Iso8601 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+fn iso8601_bytes(ts_ns: u64) -> [u8; 30] {
     let secs = ts_ns / NS_PER_SEC;
     let nanos = ts_ns % NS_PER_SEC;
     let days = (secs / 86_400) as i64;
@@ -37,7 +76,7 @@ pub fn iso8601(ts_ns: u64) -> String {
     ] {
         b[at] = c;
     }
-    b.iter().map(|&c| char::from(c)).collect()
+    b
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month 1–12, day 1–31)

@@ -295,6 +295,9 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let mut batch: Vec<Packet> = Vec::with_capacity(BATCH);
     let mut frag_batch: Vec<Packet> = Vec::new();
     loop {
+        // The dataflow keeps the sent batch's allocation: size the next one at once
+        // rather than growing it a packet at a time.
+        batch.reserve(BATCH);
         let status = ingest.fill(&mut batch, &mut frag_batch, BATCH);
         if !batch.is_empty() {
             input.send_batch(&mut batch);

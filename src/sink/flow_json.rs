@@ -11,7 +11,8 @@
 //! The CSV has the same columns in the same order as the JSON fields.
 
 use flowtide_dataflows::flow::FlowRecord;
-use flowtide_dataflows::time::iso8601;
+use flowtide_dataflows::packet::AddrText;
+use flowtide_dataflows::time::Iso8601;
 use serde::Serialize;
 
 const NS_PER_MS: u64 = 1_000_000;
@@ -24,13 +25,13 @@ fn ms(ns: u64) -> f64 {
 #[derive(Debug, Serialize)]
 pub struct FlowLine {
     /// First packet, ISO-8601 UTC.
-    pub ts: String,
+    pub ts: Iso8601,
     /// Source address (the TCP initiator when seen, else the first sender).
-    pub src_ip: String,
+    pub src_ip: AddrText,
     /// Source port (ICMP echo identifier, or 0).
     pub src_port: u16,
     /// Destination address.
-    pub dst_ip: String,
+    pub dst_ip: AddrText,
     /// Destination port.
     pub dst_port: u16,
     /// IP protocol number.
@@ -208,10 +209,10 @@ impl From<&FlowRecord> for FlowLine {
         let s = &f.src2dst;
         let d = &f.dst2src;
         FlowLine {
-            ts: iso8601(f.first_ns),
-            src_ip: f.src.to_string(),
+            ts: Iso8601::of(f.first_ns),
+            src_ip: f.src.text(),
             src_port: f.sport,
-            dst_ip: f.dst.to_string(),
+            dst_ip: f.dst.text(),
             dst_port: f.dport,
             protocol: f.key.protocol,
             ip_version: f.ip_version,

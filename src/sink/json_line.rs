@@ -8,6 +8,7 @@
 //! supported the same way: their keys and values go through `serde_json`.
 
 use serde::ser::{self, Impossible, Serialize};
+use serde_json::ser::{CompactFormatter, Formatter};
 
 /// Appends `value` as one line of JSON (without the newline) to `out`.
 pub fn write<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
@@ -203,7 +204,7 @@ impl ser::SerializeStruct for Fields<'_> {
         self.out.push(b'"');
         self.out.extend_from_slice(key.as_bytes());
         self.out.extend_from_slice(b"\":");
-        value(v, self.out)
+        v.serialize(Value { out: self.out })
     }
 
     fn end(self) -> Result<(), Error> {
@@ -224,12 +225,300 @@ impl ser::SerializeMap for Fields<'_> {
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        value(v, self.out)
+        v.serialize(Value { out: self.out })
     }
 
     fn end(self) -> Result<(), Error> {
         self.out.push(b'}');
         Ok(())
+    }
+}
+
+/// A field's value, written as `serde_json::to_string` would: numbers and booleans with
+/// `serde_json`'s own formatter, strings that need escaping by `serde_json`, arrays and
+/// objects element by element.
+struct Value<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+macro_rules! formatted {
+    ($($name:ident: $t:ty => $write:ident),* $(,)?) => {
+        $(#[inline]
+        fn $name(self, v: $t) -> Result<(), Error> {
+            CompactFormatter.$write(self.out, v).map_err(io_error)
+        })*
+    };
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    Error(e.to_string())
+}
+
+impl Value<'_> {
+    #[inline]
+    fn null(self) -> Result<(), Error> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    /// A string: copied between quotes when nothing in it needs escaping (`serde_json`
+    /// escapes only `"`, `\\` and control characters), else escaped by `serde_json`.
+    #[inline]
+    fn string(self, v: &str) -> Result<(), Error> {
+        if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.out.reserve(v.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(v.as_bytes());
+            self.out.push(b'"');
+            Ok(())
+        } else {
+            value(v, self.out)
+        }
+    }
+}
+
+impl<'a> ser::Serializer for Value<'a> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Nested<'a>;
+    type SerializeTuple = Nested<'a>;
+    type SerializeTupleStruct = Nested<'a>;
+    type SerializeTupleVariant = Nested<'a>;
+    type SerializeMap = Nested<'a>;
+    type SerializeStruct = Nested<'a>;
+    type SerializeStructVariant = Nested<'a>;
+
+    formatted!(
+        serialize_bool: bool => write_bool,
+        serialize_i8: i8 => write_i8,
+        serialize_i16: i16 => write_i16,
+        serialize_i32: i32 => write_i32,
+        serialize_i64: i64 => write_i64,
+        serialize_u8: u8 => write_u8,
+        serialize_u16: u16 => write_u16,
+        serialize_u32: u32 => write_u32,
+        serialize_u64: u64 => write_u64,
+    );
+
+    #[inline]
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        if v.is_finite() {
+            CompactFormatter.write_f32(self.out, v).map_err(io_error)
+        } else {
+            self.null()
+        }
+    }
+    #[inline]
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        if v.is_finite() {
+            CompactFormatter.write_f64(self.out, v).map_err(io_error)
+        } else {
+            self.null()
+        }
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.string(v.encode_utf8(&mut [0; 4]))
+    }
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.string(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        value(v, self.out)
+    }
+    #[inline]
+    fn serialize_none(self) -> Result<(), Error> {
+        self.null()
+    }
+    #[inline]
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.null()
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.null()
+    }
+    #[inline]
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.string(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        self.out.push(b'{');
+        Value { out: self.out }.string(variant)?;
+        self.out.push(b':');
+        v.serialize(Value { out: self.out })?;
+        self.out.push(b'}');
+        Ok(())
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Nested<'a>, Error> {
+        Ok(Nested::open(self.out, b"[", b"]"))
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Nested<'a>, Error> {
+        Ok(Nested::open(self.out, b"[", b"]"))
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Nested<'a>, Error> {
+        Ok(Nested::open(self.out, b"[", b"]"))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Nested<'a>, Error> {
+        self.out.push(b'{');
+        Value { out: self.out }.string(variant)?;
+        Ok(Nested::open(self.out, b":[", b"]}"))
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Nested<'a>, Error> {
+        Ok(Nested::open(self.out, b"{", b"}"))
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Nested<'a>, Error> {
+        Ok(Nested::open(self.out, b"{", b"}"))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Nested<'a>, Error> {
+        self.out.push(b'{');
+        Value { out: self.out }.string(variant)?;
+        Ok(Nested::open(self.out, b":{", b"}}"))
+    }
+}
+
+/// An array or object inside a field's value.
+pub struct Nested<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+    close: &'static [u8],
+}
+
+impl<'a> Nested<'a> {
+    fn open(out: &'a mut Vec<u8>, open: &[u8], close: &'static [u8]) -> Nested<'a> {
+        out.extend_from_slice(open);
+        Nested {
+            out,
+            first: true,
+            close,
+        }
+    }
+
+    #[inline]
+    fn separator(&mut self) {
+        if self.first {
+            self.first = false;
+        } else {
+            self.out.push(b',');
+        }
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.separator();
+        v.serialize(Value { out: self.out })
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Error> {
+        self.separator();
+        Value { out: self.out }.string(key)?;
+        self.out.push(b':');
+        v.serialize(Value { out: self.out })
+    }
+
+    fn close(self) -> Result<(), Error> {
+        self.out.extend_from_slice(self.close);
+        Ok(())
+    }
+}
+
+macro_rules! sequence {
+    ($($tr:ident :: $f:ident),* $(,)?) => {
+        $(impl ser::$tr for Nested<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn $f<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                self.element(v)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        })*
+    };
+}
+
+sequence!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
+
+impl ser::SerializeStruct for Nested<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        self.field(key, v)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStructVariant for Nested<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        self.field(key, v)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeMap for Nested<'_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        self.separator();
+        key.serialize(Key { out: self.out })?;
+        self.out.push(b':');
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        v.serialize(Value { out: self.out })
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
     }
 }
 
@@ -390,6 +679,16 @@ mod tests {
     }
 
     #[derive(Serialize)]
+    enum Shape {
+        Pair(u8, i8),
+        Named { a: bool, b: Option<f32> },
+        Wrapped(Vec<u16>),
+    }
+
+    #[derive(Serialize)]
+    struct Newtype(i64);
+
+    #[derive(Serialize)]
     struct Rec {
         ts: String,
         n: u64,
@@ -405,6 +704,19 @@ mod tests {
         reason: Reason,
         s: &'static str,
         list: Vec<Inner>,
+        empty: Vec<Inner>,
+        shapes: Vec<Shape>,
+        map: std::collections::BTreeMap<u32, Vec<(u8, &'static str)>>,
+        c: char,
+        ctrl: &'static str,
+        unicode: &'static str,
+        f: f32,
+        neg_zero: f64,
+        inf: f32,
+        min: i64,
+        yes: bool,
+        unit: (),
+        newtype: Newtype,
         #[serde(flatten)]
         kind: Kind,
     }
@@ -432,6 +744,27 @@ mod tests {
                 reason: Reason::EndOfInput,
                 s: "quote \" backslash \\ tab \t",
                 list: vec![Inner { name: "a", v: 0.5 }],
+                empty: Vec::new(),
+                shapes: vec![
+                    Shape::Pair(1, -1),
+                    Shape::Named {
+                        a: true,
+                        b: Some(0.1),
+                    },
+                    Shape::Named { a: false, b: None },
+                    Shape::Wrapped(vec![1, 2]),
+                ],
+                map: [(7, vec![(1, "x\ny")]), (9, vec![])].into_iter().collect(),
+                c: '"',
+                ctrl: "bell \u{7} del \u{7f} nul \u{0}",
+                unicode: "überall ✓",
+                f: 3.3,
+                neg_zero: -0.0,
+                inf: f32::INFINITY,
+                min: i64::MIN,
+                yes: true,
+                unit: (),
+                newtype: Newtype(-5),
                 kind,
             };
             let mut fast = Vec::new();
