@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use flowtide_dataflows::alert::Alert;
@@ -294,6 +294,8 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let lag = (4 * args.tick).max(args.max_disorder);
     let mut batch: Vec<Packet> = Vec::with_capacity(BATCH);
     let mut frag_batch: Vec<Packet> = Vec::new();
+    // Time spent waiting for the dataflow to catch up (back-pressure).
+    let mut held_back = Duration::ZERO;
     loop {
         // The dataflow keeps the sent batch's allocation: size the next one at once
         // rather than growing it a packet at a time.
@@ -319,8 +321,12 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         worker.step();
         // Back-pressure: never run more than `lag` of event time ahead of the dataflow.
         let horizon = input.time().saturating_sub(lag);
-        while probe.less_than(&horizon) && !shared.stop.load(Ordering::Relaxed) {
-            worker.step_or_park(None);
+        if probe.less_than(&horizon) {
+            let waiting = Instant::now();
+            while probe.less_than(&horizon) && !shared.stop.load(Ordering::Relaxed) {
+                worker.step_or_park(None);
+            }
+            held_back += waiting.elapsed();
         }
         if let FillStatus::Wait(d) = status {
             worker.step_or_park(Some(d));
@@ -329,6 +335,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     tracing::debug!(
         worker = index,
         elapsed_s = shared.started.elapsed().as_secs_f64(),
+        held_back_s = held_back.as_secs_f64(),
         "input exhausted"
     );
     if let Some(t) = ingest.max_event_time() {

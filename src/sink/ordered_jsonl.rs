@@ -214,6 +214,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                             }
                         }
                         None => {
+                            let finishing = std::time::Instant::now();
                             if let Some(p) = pending.take() {
                                 let result = match out.as_mut() {
                                     Some(w) => {
@@ -229,6 +230,11 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                                 if let Err(e) = w.flush() {
                                     errors.borrow_mut().push(fail(e));
                                 }
+                                tracing::debug!(
+                                    file = %path.display(),
+                                    final_write_s = finishing.elapsed().as_secs_f64(),
+                                    "output complete"
+                                );
                             }
                             cap = None;
                         }
