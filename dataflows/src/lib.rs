@@ -27,4 +27,5 @@ pub mod packet;
 pub mod panes;
 pub mod reassembly;
 pub mod time;
+pub mod wide_batch;
 pub mod window;

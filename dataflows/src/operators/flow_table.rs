@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::{ExchangeCore, Pipeline};
 use timely::dataflow::operators::vec::{Map, Partition};
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
@@ -14,6 +14,7 @@ use crate::flow_key::FlowKey;
 pub use crate::flow_state::{FlowTableConfig, FlowTableState, FlowTableStats};
 use crate::order::EventTimeBuffer;
 use crate::packet::Packet;
+use crate::wide_batch::WideBatches;
 use crate::window::PaneAgg;
 
 /// Flows finished per activation when the input has ended.
@@ -103,7 +104,9 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
     ) {
         let stats: FlowTableStatsHandle = Rc::default();
         let stats_out = Rc::clone(&stats);
-        let pact = Exchange::new(|p: &Packet| FlowKey::of(p).0.route());
+        // Packets are small and many: ship them in wide messages.
+        let pact =
+            ExchangeCore::<WideBatches<Packet>, _>::new_core(|p: &Packet| FlowKey::of(p).0.route());
         let scope = self.scope();
         let stream = self.binary_frontier(
             end_of_input,
