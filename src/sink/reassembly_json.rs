@@ -77,7 +77,8 @@ fn addr_text(a: &Addr) -> StackText<48> {
             // As the standard library writes an IPv6 address (RFC 5952): lowercase hex
             // groups without leading zeros, the first longest run of two or more zero
             // groups shortened to "::". (IPv4-mapped addresses took the branch above.)
-            let g: [u16; 8] = std::array::from_fn(|i| u16::from_be_bytes([a.0[2 * i], a.0[2 * i + 1]]));
+            let g: [u16; 8] =
+                std::array::from_fn(|i| u16::from_be_bytes([a.0[2 * i], a.0[2 * i + 1]]));
             let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
             for (i, &x) in g.iter().enumerate() {
                 if x == 0 {
