@@ -301,8 +301,8 @@ mod tests {
 
     fn line<T: Serialize>(v: &T) -> String {
         let mut out = Vec::new();
-        crate::sink::json_line::write(v, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        crate::sink::json_line::write(v, &mut out).expect("a JSON line");
+        String::from_utf8(out).expect("UTF-8")
     }
 
     #[test]
@@ -410,7 +410,6 @@ mod tests {
             stamps.push(next());
             stamps.push(next() % (4_102_444_800 * NS_PER_SEC));
         }
-        let mut i = 0usize;
         for (n, &ts_ns) in stamps.iter().enumerate() {
             let kind = kinds[n % kinds.len()].clone();
             let key = FragKey {
@@ -425,12 +424,11 @@ mod tests {
                     outer: (n as u32).wrapping_mul(2_654_435_761),
                 },
                 ip_version: if n % 2 == 0 { 4 } else { 6 },
-                src: addrs[i % addrs.len()],
-                dst: addrs[(i + 1) % addrs.len()],
+                src: addrs[n % addrs.len()],
+                dst: addrs[(n + 1) % addrs.len()],
                 protocol: (n % 256) as u8,
                 id: (n as u32).wrapping_mul(40_503),
             };
-            i += 1;
             let e = ReassemblyEvent { ts_ns, key, kind };
             assert_eq!(line(&EventLine::from(&e)), line(&derived(&e)), "{e:?}");
         }
