@@ -81,12 +81,14 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
             self.take_events(events);
             return;
         }
-        if let Some(key) = FragKey::of_packet(p) {
-            let e = self.frames.entry(key).or_insert((p.ts_ns, 0));
+        let frames = &mut self.frames;
+        let add_frame = |key: &FragKey| {
+            let e = frames.entry(*key).or_insert((p.ts_ns, 0));
             e.1 += u64::from(p.frame_len);
-        }
-        self.table.push(p, &mut self.reassembled, &mut self.events);
-        for r in std::mem::take(&mut self.reassembled) {
+        };
+        self.table
+            .push_with(p, &mut self.reassembled, &mut self.events, add_frame);
+        for r in self.reassembled.drain(..) {
             let frame_len = self
                 .frames
                 .remove(&r.key)

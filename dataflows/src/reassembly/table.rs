@@ -1,6 +1,6 @@
 //! All datagrams being reassembled by one worker: limits, timeouts and eviction.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -117,10 +117,128 @@ pub struct Reassembled {
 pub struct ReassemblyTable {
     config: ReassemblyConfig,
     datagrams: FastMap<FragKey, DatagramBuffer>,
-    by_age: BTreeSet<(u64, FragKey)>,
-    by_deadline: BTreeSet<(u64, FragKey)>,
+    /// The datagrams of each IP version (IPv4, then IPv6) in (first-fragment time, key)
+    /// order. A version has one timeout, so this is also their deadline order: the
+    /// oldest datagram is the first of the two fronts by (first time, key), the next to
+    /// time out the first by (deadline, key).
+    by_age: [AgeQueue; 2],
     memory: usize,
     counters: Counters,
+}
+
+/// Keys in (first-fragment time, key) order, with lazy deletion: an entry `(t, k)` is live
+/// while datagram `k` exists and started at `t`; others are skipped when they reach the
+/// front, and dropped in bulk once they outnumber the live ones.
+///
+/// Fragments arrive in event-time order, so a new datagram's time is at least that of
+/// every entry: it is appended, or joins the last bucket when the time ties (ties are
+/// ordered by key, in a set). Each operation is O(1), O(log n) on ties; an out-of-order
+/// time (outside the table's contract) is still placed correctly, in O(n).
+#[derive(Debug, Default)]
+struct AgeQueue {
+    buckets: VecDeque<(u64, Bucket)>,
+    /// Entries, live or not.
+    entries: usize,
+    /// Live datagrams of this version.
+    live: usize,
+}
+
+#[derive(Debug)]
+enum Bucket {
+    One(FragKey),
+    Many(BTreeSet<FragKey>),
+}
+
+impl Bucket {
+    fn first(&self) -> Option<&FragKey> {
+        match self {
+            Bucket::One(k) => Some(k),
+            Bucket::Many(set) => set.first(),
+        }
+    }
+
+    /// Adds `key`; false when it was there already.
+    fn insert(&mut self, key: FragKey) -> bool {
+        match self {
+            Bucket::One(k) if *k == key => false,
+            Bucket::One(k) => {
+                *self = Bucket::Many(BTreeSet::from([*k, key]));
+                true
+            }
+            Bucket::Many(set) => set.insert(key),
+        }
+    }
+}
+
+impl AgeQueue {
+    fn push(&mut self, t: u64, key: FragKey) {
+        let added = match self.buckets.back_mut() {
+            Some((bt, b)) if *bt == t => b.insert(key),
+            Some((bt, _)) if *bt > t => {
+                let i = self.buckets.partition_point(|(bt, _)| *bt < t);
+                match self.buckets.get_mut(i) {
+                    Some((bt, b)) if *bt == t => b.insert(key),
+                    _ => {
+                        self.buckets.insert(i, (t, Bucket::One(key)));
+                        true
+                    }
+                }
+            }
+            _ => {
+                self.buckets.push_back((t, Bucket::One(key)));
+                true
+            }
+        };
+        self.entries += usize::from(added);
+    }
+
+    /// The first entry, live or not.
+    fn front(&self) -> Option<(u64, FragKey)> {
+        let (t, b) = self.buckets.front()?;
+        b.first().map(|k| (*t, *k))
+    }
+
+    /// Removes the first entry.
+    fn pop(&mut self) {
+        let Some((_, b)) = self.buckets.front_mut() else {
+            return;
+        };
+        let empty = match b {
+            Bucket::One(_) => true,
+            Bucket::Many(set) => {
+                set.pop_first();
+                set.is_empty()
+            }
+        };
+        if empty {
+            self.buckets.pop_front();
+        }
+        self.entries -= 1;
+    }
+
+    /// Drops every entry for which `live` is false.
+    fn retain(&mut self, live: impl Fn(u64, &FragKey) -> bool) {
+        let mut entries = 0;
+        self.buckets.retain_mut(|(t, b)| match b {
+            Bucket::One(k) => {
+                let keep = live(*t, k);
+                entries += usize::from(keep);
+                keep
+            }
+            Bucket::Many(set) => {
+                set.retain(|k| live(*t, k));
+                entries += set.len();
+                !set.is_empty()
+            }
+        });
+        self.entries = entries;
+    }
+}
+
+/// The queue of a key's IP version.
+#[inline]
+fn queue_of(key: &FragKey) -> usize {
+    usize::from(key.ip_version != 4)
 }
 
 fn event(
@@ -144,8 +262,7 @@ impl ReassemblyTable {
                 ..config
             },
             datagrams: FastMap::default(),
-            by_age: BTreeSet::new(),
-            by_deadline: BTreeSet::new(),
+            by_age: Default::default(),
             memory: 0,
             counters: Counters::default(),
         }
@@ -182,10 +299,58 @@ impl ReassemblyTable {
 
     fn remove(&mut self, key: &FragKey) -> Option<DatagramBuffer> {
         let d = self.datagrams.remove(key)?;
-        self.by_age.remove(&(d.first_ns, *key));
-        self.by_deadline.remove(&(d.deadline_ns, *key));
+        self.by_age[queue_of(key)].live -= 1;
         self.memory -= d.memory;
         Some(d)
+    }
+
+    /// Removes and returns the first live datagram by `order` (applied to the entries
+    /// at the front of the two queues: (time, key) for age, (deadline, key) for
+    /// timeouts), provided `accept` takes its order value. Stale entries met on the way
+    /// are dropped. A queue's stale entries come before its live ones in both orders, so
+    /// the lesser of the two fronts is either live or stale, never later than a live one.
+    fn pop_first<O: Ord + Copy>(
+        &mut self,
+        order: impl Fn(usize, u64, &FragKey) -> O,
+        accept: impl Fn(O) -> bool,
+    ) -> Option<(FragKey, DatagramBuffer)> {
+        loop {
+            let q = match (self.by_age[0].front(), self.by_age[1].front()) {
+                (Some((ta, ka)), Some((tb, kb))) => {
+                    usize::from(order(1, tb, &kb) < order(0, ta, &ka))
+                }
+                (Some(_), None) => 0,
+                (None, Some(_)) => 1,
+                (None, None) => return None,
+            };
+            let (t, key) = self.by_age[q].front()?;
+            if !accept(order(q, t, &key)) {
+                return None;
+            }
+            self.by_age[q].pop();
+            if let std::collections::hash_map::Entry::Occupied(o) = self.datagrams.entry(key) {
+                if o.get().first_ns == t {
+                    let d = o.remove();
+                    self.by_age[q].live -= 1;
+                    self.memory -= d.memory;
+                    return Some((key, d));
+                }
+            }
+        }
+    }
+
+    /// Removes the oldest datagram in flight, by (first-fragment time, key).
+    fn pop_oldest(&mut self) -> Option<(FragKey, DatagramBuffer)> {
+        self.pop_first(|_, t, key| (t, *key), |_| true)
+    }
+
+    /// Drops the stale entries of queue `q` once they outnumber the live ones.
+    fn compact(&mut self, q: usize) {
+        let queue = &mut self.by_age[q];
+        if queue.entries > 2 * queue.live + 64 {
+            let datagrams = &self.datagrams;
+            queue.retain(|t, k| datagrams.get(k).is_some_and(|d| d.first_ns == t));
+        }
     }
 
     fn evict_oldest(
@@ -194,8 +359,7 @@ impl ReassemblyTable {
         reason: EvictReason,
         events: &mut Vec<ReassemblyEvent>,
     ) -> Option<FragKey> {
-        let &(_, key) = self.by_age.iter().next()?;
-        let d = self.remove(&key)?;
+        let (key, d) = self.pop_oldest()?;
         self.emit(
             events,
             ts,
@@ -211,21 +375,20 @@ impl ReassemblyTable {
 
     /// Times out every datagram whose deadline is at or before `frontier_ns`.
     pub fn expire(&mut self, frontier_ns: u64, events: &mut Vec<ReassemblyEvent>) {
-        while let Some(&(deadline, key)) = self.by_deadline.iter().next() {
-            if deadline > frontier_ns {
-                break;
-            }
-            if let Some(d) = self.remove(&key) {
-                self.emit(
-                    events,
-                    deadline,
-                    key,
-                    EventKind::Timeout {
-                        first_ns: d.first_ns,
-                        fragments: d.fragments.len() as u32,
-                    },
-                );
-            }
+        let timeouts = [self.config.timeout_v4_ns, self.config.timeout_v6_ns];
+        while let Some((key, d)) = self.pop_first(
+            |q, t, key| (t.saturating_add(timeouts[q]), *key),
+            |(deadline, _)| deadline <= frontier_ns,
+        ) {
+            self.emit(
+                events,
+                d.deadline_ns,
+                key,
+                EventKind::Timeout {
+                    first_ns: d.first_ns,
+                    fragments: d.fragments.len() as u32,
+                },
+            );
         }
     }
 
@@ -235,30 +398,27 @@ impl ReassemblyTable {
     /// never on how far the frontier got before the input closed. Emitted in
     /// (first-fragment time, key) order.
     pub fn drain(&mut self, end_of_input_ns: u64, events: &mut Vec<ReassemblyEvent>) {
-        let all: Vec<(u64, FragKey)> = self.by_age.iter().copied().collect();
-        for (_, key) in all {
-            if let Some(d) = self.remove(&key) {
-                let fragments = d.fragments.len() as u32;
-                let first_ns = d.first_ns;
-                let (ts, kind) = if d.deadline_ns <= end_of_input_ns {
-                    (
-                        d.deadline_ns,
-                        EventKind::Timeout {
-                            first_ns,
-                            fragments,
-                        },
-                    )
-                } else {
-                    (
-                        end_of_input_ns,
-                        EventKind::IncompleteAtEnd {
-                            first_ns,
-                            fragments,
-                        },
-                    )
-                };
-                self.emit(events, ts, key, kind);
-            }
+        while let Some((key, d)) = self.pop_oldest() {
+            let fragments = d.fragments.len() as u32;
+            let first_ns = d.first_ns;
+            let (ts, kind) = if d.deadline_ns <= end_of_input_ns {
+                (
+                    d.deadline_ns,
+                    EventKind::Timeout {
+                        first_ns,
+                        fragments,
+                    },
+                )
+            } else {
+                (
+                    end_of_input_ns,
+                    EventKind::IncompleteAtEnd {
+                        first_ns,
+                        fragments,
+                    },
+                )
+            };
+            self.emit(events, ts, key, kind);
         }
     }
 
@@ -280,6 +440,18 @@ impl ReassemblyTable {
         p: &Packet,
         out: &mut Vec<Reassembled>,
         events: &mut Vec<ReassemblyEvent>,
+    ) {
+        self.push_with(p, out, events, |_| {});
+    }
+
+    /// [`Self::push`], calling `on_key` with the fragment's key (the one
+    /// [`FragKey::of_packet`] gives) once it is parsed, before it is stored, if it parses.
+    pub fn push_with(
+        &mut self,
+        p: &Packet,
+        out: &mut Vec<Reassembled>,
+        events: &mut Vec<ReassemblyEvent>,
+        on_key: impl FnOnce(&FragKey),
     ) {
         let ts = p.ts_ns;
         self.counters.fragments += 1;
@@ -321,6 +493,7 @@ impl ReassemblyTable {
             protocol: FragKey::keyed_protocol(parsed.version, parsed.protocol),
             id: parsed.id,
         };
+        on_key(&key);
         self.push_parsed(ts, key, &parsed, out, events);
     }
 
@@ -385,13 +558,17 @@ impl ReassemblyTable {
             }
         }
 
-        // Checks against the datagram so far.
-        if let Some(d) = self.datagrams.get(&key) {
+        // Checks against the datagram so far. `existing`: the datagram is in flight, and
+        // whether it still lacks the offset-0 header.
+        let mut existing: Option<bool> = None;
+        let mut full = false;
+        if let Some(d) = self.datagrams.get_mut(&key) {
+            let counters = &mut self.counters;
             if let (Some(final_end), false) = (d.final_end, f.more) {
                 if end != final_end {
-                    self.counters.dropped_fragments += 1;
+                    counters.dropped_fragments += 1;
                     let kind = EventKind::ConflictingFinal { final_end, end };
-                    return self.emit(events, ts, key, kind);
+                    return event(events, counters, ts, key, kind);
                 }
             }
             let mut r = d.analyse(off, f.data);
@@ -402,90 +579,75 @@ impl ReassemblyTable {
                     range: (off, end),
                     earlier,
                 };
-                self.emit(events, ts, key, kind);
+                event(events, counters, ts, key, kind);
             }
             if let Some(range) = r.extent {
                 if r.differing.is_empty() {
                     let duplicate = r.duplicate;
-                    self.emit(events, ts, key, EventKind::OverlapSame { range, duplicate });
+                    let kind = EventKind::OverlapSame { range, duplicate };
+                    event(events, counters, ts, key, kind);
                     if duplicate {
                         // Stores nothing new under any policy.
-                        self.counters.dropped_fragments += 1;
+                        counters.dropped_fragments += 1;
                         return;
                     }
                 } else {
-                    let differing = r.differing;
+                    d.differing.extend_from_slice(&r.differing);
                     let kind = EventKind::OverlapDifferent {
                         range,
-                        differing: differing.clone(),
+                        differing: r.differing,
                     };
-                    self.emit(events, ts, key, kind);
-                    let newly_discarded = match self.datagrams.get_mut(&key) {
-                        Some(d) => {
-                            d.differing.extend_from_slice(&differing);
-                            d.differing = merge(std::mem::take(&mut d.differing));
-                            let relevant = d.differs_in_payload();
-                            let newly = relevant && d.policy == Policy::Rfc5722 && !d.discarded;
-                            d.discarded |= newly;
-                            newly
-                        }
-                        None => false,
-                    };
+                    event(events, counters, ts, key, kind);
+                    d.differing = merge(std::mem::take(&mut d.differing));
+                    let relevant = d.differs_in_payload();
+                    let newly_discarded = relevant && d.policy == Policy::Rfc5722 && !d.discarded;
+                    d.discarded |= newly_discarded;
                     if newly_discarded {
-                        self.emit(events, ts, key, EventKind::Discarded);
+                        event(events, counters, ts, key, EventKind::Discarded);
                     }
                 }
             }
-            let full = self
-                .datagrams
-                .get(&key)
-                .is_some_and(|d| d.fragments.len() >= self.config.max_fragments);
-            if full {
-                self.counters.dropped_fragments += 1;
-                if let Some(d) = self.remove(&key) {
-                    let kind = EventKind::Eviction {
-                        reason: EvictReason::Fragments,
-                        first_ns: d.first_ns,
-                        fragments: d.fragments.len() as u32,
-                    };
-                    self.emit(events, ts, key, kind);
-                }
-                return;
+            full = d.fragments.len() >= self.config.max_fragments;
+            existing = Some(d.header.is_none());
+        }
+        if full {
+            self.counters.dropped_fragments += 1;
+            if let Some(d) = self.remove(&key) {
+                let kind = EventKind::Eviction {
+                    reason: EvictReason::Fragments,
+                    first_ns: d.first_ns,
+                    fragments: d.fragments.len() as u32,
+                };
+                self.emit(events, ts, key, kind);
             }
+            return;
         }
 
         // Make room.
-        let cost = |t: &Self| -> usize {
-            let mut c = f.data.len() + FRAGMENT_OVERHEAD;
-            match t.datagrams.get(&key) {
-                Some(d) => {
-                    if off == 0 && d.header.is_none() {
-                        c += f.header.len();
-                    }
-                }
-                None => {
-                    c += DATAGRAM_OVERHEAD;
-                    if off == 0 {
-                        c += f.header.len();
-                    }
-                }
+        let header_len = f.header.len();
+        let cost = |existing: Option<bool>| -> usize {
+            let c = f.data.len() + FRAGMENT_OVERHEAD;
+            match existing {
+                Some(lacks_header) if off == 0 && lacks_header => c + header_len,
+                Some(_) => c,
+                None if off == 0 => c + DATAGRAM_OVERHEAD + header_len,
+                None => c + DATAGRAM_OVERHEAD,
             }
-            c
         };
-        let alone = f.data.len() + FRAGMENT_OVERHEAD + DATAGRAM_OVERHEAD + f.header.len();
+        let alone = f.data.len() + FRAGMENT_OVERHEAD + DATAGRAM_OVERHEAD + header_len;
         if alone > self.config.memory_budget {
             self.counters.dropped_fragments += 1;
             let kind = EventKind::OverBudget { cost: alone as u64 };
             return self.emit(events, ts, key, kind);
         }
-        while self.memory + cost(self) > self.config.memory_budget {
-            if self.evict_oldest(ts, EvictReason::Memory, events).is_none() {
-                break;
+        while self.memory + cost(existing) > self.config.memory_budget {
+            match self.evict_oldest(ts, EvictReason::Memory, events) {
+                Some(evicted) if evicted == key => existing = None,
+                Some(_) => {}
+                None => break,
             }
         }
-        while !self.datagrams.contains_key(&key)
-            && self.datagrams.len() >= self.config.max_datagrams
-        {
+        while existing.is_none() && self.datagrams.len() >= self.config.max_datagrams {
             if self
                 .evict_oldest(ts, EvictReason::Datagrams, events)
                 .is_none()
@@ -499,19 +661,24 @@ impl ReassemblyTable {
         }
 
         // Store.
-        let timeout = if f.version == 4 {
-            self.config.timeout_v4_ns
-        } else {
-            self.config.timeout_v6_ns
+        let q = queue_of(&key);
+        let d = match self.datagrams.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let timeout = if f.version == 4 {
+                    self.config.timeout_v4_ns
+                } else {
+                    self.config.timeout_v6_ns
+                };
+                let policy = self.config.policies.lookup(&key.dst);
+                let d = DatagramBuffer::new(ts, ts.saturating_add(timeout), policy);
+                self.memory += d.memory;
+                let queue = &mut self.by_age[q];
+                queue.live += 1;
+                queue.push(ts, key);
+                v.insert(d)
+            }
         };
-        let policy = self.config.policies.lookup(&key.dst);
-        let d = self.datagrams.entry(key).or_insert_with(|| {
-            let d = DatagramBuffer::new(ts, ts.saturating_add(timeout), policy);
-            self.memory += d.memory;
-            self.by_age.insert((d.first_ns, key));
-            self.by_deadline.insert((d.deadline_ns, key));
-            d
-        });
         let mut past = None;
         if let Some(final_end) = d.final_end {
             if end > final_end {
@@ -530,6 +697,7 @@ impl ReassemblyTable {
         }
         self.memory += d.store(off, f.data);
         let complete = d.is_complete();
+        self.compact(q);
         if let Some((final_end, end)) = past {
             self.emit(events, ts, key, EventKind::DataPastFinal { final_end, end });
         }
