@@ -395,7 +395,7 @@ impl Default for DetectConfig {
             learn_ns: 3600 * NS_PER_SEC,
             min_windows: 10,
             hour_of_day: false,
-            threshold: 4.0,
+            threshold: 24.0,
             medium: 2.0,
             high: 4.0,
             relative_floor: 0.1,

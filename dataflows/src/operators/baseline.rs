@@ -223,7 +223,30 @@ fn first_window_ends<'scope>(
 type Scored = (BaselineKey, Probe, Alert);
 
 /// Join outputs at the instant of their query, per time, awaiting the frontier.
-type Pending = BTreeMap<u64, (Capability<u64>, Vec<((BaselineKey, Probe, Moments), isize)>)>;
+type Pending = BTreeMap<
+    u64,
+    (
+        Capability<u64>,
+        Vec<((BaselineKey, Probe, Moments, bool), isize)>,
+    ),
+>;
+
+/// The population baseline a key falls back to while it has too little history of its
+/// own: every window of its granularity (and hour, with profiles). Its hour is moved out
+/// of the range real keys use, so it never collides with one.
+pub fn population_of(k: &BaselineKey) -> BaselineKey {
+    BaselineKey {
+        key: crate::window::WindowKey {
+            granularity: k.key.granularity,
+            ..Default::default()
+        },
+        hour: if k.hour == NO_HOUR {
+            NO_HOUR - 1
+        } else {
+            100u8.saturating_add(k.hour)
+        },
+    }
+}
 
 fn trailing<'scope>(
     windows: StreamVec<'scope, u64, WindowRecord>,
@@ -253,20 +276,31 @@ fn trailing<'scope>(
             }
         },
     );
-    // Each window is a query at one instant: present at `at`, gone at `at + 1`.
+    // Each window is a query at one instant, present at `at`, gone at `at + 1`: once
+    // against its own key's baseline and once against its population's (the fallback
+    // for keys with too little history, such as a host never seen before).
     let queries = probes
         .clone()
         .flat_map(|(k, p)| {
             let at = p.at;
+            let pop = population_of(&k);
             [
-                ((k, p.clone()), at, 1isize),
-                ((k, p), at.saturating_add(1), -1),
+                ((k, (k, p.clone())), at, 1isize),
+                ((k, (k, p.clone())), at.saturating_add(1), -1),
+                ((pop, (k, p.clone())), at, 1),
+                ((pop, (k, p)), at.saturating_add(1), -1),
             ]
         })
         .as_collection();
-    // Each window enters the baseline at `at + 1` (its end) and leaves `history` later.
+    // Each window enters its key's and its population's baseline at `at + 1` (its end)
+    // and leaves them `history` later. (Alerted windows are cancelled from their own
+    // key's baseline only: one flooding key hardly moves a population.)
     let entries = probes
-        .flat_map(move |(k, p)| window_updates(k, &p, history, 1))
+        .flat_map(move |(k, p)| {
+            let [a, b] = window_updates(k, &p, history, 1);
+            let [c, d] = window_updates(population_of(&k), &p, history, 1);
+            [a, b, c, d]
+        })
         .as_collection();
     // Alerted windows come back 1 ns later and cancel their own entry and exit.
     let (handle, alerted) = scope.feedback::<Vec<(BaselineKey, u64, Moments)>>(1);
@@ -276,14 +310,20 @@ fn trailing<'scope>(
         .arrange_by_key();
     let joined = queries
         .arrange_by_key()
-        .join_core(baselines, |k, p, m| Some((*k, p.clone(), m.clone())));
+        .join_core(baselines, |q, (k, p), m| {
+            Some((*k, p.clone(), m.clone(), q != k))
+        });
 
     let scorer_config = config.clone();
+    // The join emits each match on the worker that owns the *query's* arrangement key:
+    // a window's match with its own baseline and its match with its population's come
+    // out on different workers. The scorer needs both together to choose, so every match
+    // moves to the worker of the window's own key first.
     let scored = joined
         .inner
         .binary_frontier::<_, Cb<Vec<Scored>>, _, _, _, _>(
             firsts,
-            Pipeline,
+            Exchange::new(|((k, _, _, _), _, _): &((BaselineKey, Probe, Moments, bool), u64, isize)| k.key.route()),
             Pipeline,
             "Score",
             move |_cap, _info| {
@@ -315,14 +355,42 @@ fn trailing<'scope>(
                         }
                         let (cap, mut updates) = entry.remove();
                         consolidate(&mut updates);
+                        updates.retain(|(_, r)| *r > 0);
                         let mut session = output.session(&cap);
-                        for ((k, p, m), r) in updates {
-                            if r <= 0 {
-                                continue;
+                        // Per window: its own baseline once it holds enough windows,
+                        // else its population's.
+                        let mut i = 0;
+                        while i < updates.len() {
+                            let mut j = i + 1;
+                            while j < updates.len()
+                                && updates[j].0 .0 == updates[i].0 .0
+                                && updates[j].0 .1 == updates[i].0 .1
+                            {
+                                j += 1;
                             }
-                            if let Some(alert) = judge(&config, &k, &p, &m.summary(), first_end) {
-                                session.give((k, p, alert));
+                            let group = &updates[i..j];
+                            let pick = |population: bool| {
+                                group
+                                    .iter()
+                                    .find(|((_, _, _, pop), _)| *pop == population)
+                                    .map(|((_, _, m, _), _)| m.summary())
+                            };
+                            let chosen = match pick(false) {
+                                Some(s) if s.windows >= config.min_windows.max(1) => Some((s, false)),
+                                _ => pick(true).map(|s| (s, true)),
+                            };
+                            let ((k, p, _, _), _) = &updates[i];
+                            if let Some((summary, population)) = chosen {
+                                if let Some(mut alert) = judge(&config, k, p, &summary, first_end) {
+                                    if population {
+                                        alert.explanation.push_str(
+                                            " (too little history of its own: judged against all keys of its granularity)",
+                                        );
+                                    }
+                                    session.give((*k, p.clone(), alert));
+                                }
                             }
+                            i = j;
                         }
                     }
                 }
