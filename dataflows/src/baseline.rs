@@ -28,9 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::time::NS_PER_SEC;
-use crate::window::{
-    flag_index, Granularity, WindowConfig, WindowKey, WindowRecord, WindowStats,
-};
+use crate::window::{flag_index, Granularity, WindowConfig, WindowKey, WindowRecord, WindowStats};
 
 /// Number of metrics per window.
 pub const METRICS: usize = 9;

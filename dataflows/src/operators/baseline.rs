@@ -625,9 +625,9 @@ impl<'scope> FragAlerts<'scope> for StreamVec<'scope, u64, ReassemblyEvent> {
                             let (cap, b) = entry.remove();
                             let mut session = output.session(&cap);
                             for ((kind, dst, _), (count, protocol, sources)) in b {
-                                if let Some(a) =
-                                    frag_alert(&config, kind, dst, protocol, &sources, count, end, None)
-                                {
+                                if let Some(a) = frag_alert(
+                                    &config, kind, dst, protocol, &sources, count, end, None,
+                                ) {
                                     session.give(a);
                                 }
                             }
@@ -698,8 +698,8 @@ impl<'scope> UnfinishedFragments<'scope> for StreamVec<'scope, u64, crate::packe
                 let mut pending: BTreeMap<u64, (Capability<u64>, UnfinishedBucket)> =
                     BTreeMap::new();
                 let add = move |time: &timely::dataflow::operators::InputCapability<u64>,
-                                    data: &mut Vec<FragCount>,
-                                    pending: &mut BTreeMap<
+                                data: &mut Vec<FragCount>,
+                                pending: &mut BTreeMap<
                     u64,
                     (Capability<u64>, UnfinishedBucket),
                 >| {
