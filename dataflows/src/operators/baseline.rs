@@ -38,7 +38,17 @@
 //! one alert per pair and bucket; `eviction` and `over_budget` (→ `frag_flood`) per
 //! destination, one alert per destination and bucket once at least
 //! `frag_flood_threshold` events (floods often spoof their sources; the source is named
-//! when there was only one).
+//! when there was only one). [`UnfinishedFragments`] adds a rate rule for floods whose
+//! datagrams never complete: fragments received minus fragments of reassembled
+//! datagrams, per destination and bucket, `frag_flood` from `frag_unfinished_threshold`.
+//!
+//! ## Population prior and hopping windows
+//! With `population`, every window is also a query against, and (if it tiles time) an
+//! entry of, its granularity's population key ([`population_of`]); a key with fewer than
+//! `min_windows` windows of its own is judged against the population. The join emits a
+//! match on the worker of the query's key, so the matches are exchanged by the window's
+//! own key before the scorer chooses between them. Hopping windows (see
+//! `DetectConfig::slide_ns`) are all scored; only those that tile time enter baselines.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
