@@ -72,7 +72,18 @@ fn syn_flood_raises_anomaly_alerts_on_the_victim_service() {
     let cap = tmp.path().join("flood.pcap");
     write_pcap(&cap, &header, &all);
     let cap = cap.display().to_string();
-    let args = ["--window", "1s", "--learn", "5s", "-r", cap.as_str()];
+    // Threshold 4: this tests the mechanism on 1 s windows, not the default (24, tuned
+    // for 60 s windows of an office network).
+    let args = [
+        "--window",
+        "1s",
+        "--learn",
+        "5s",
+        "--alert-threshold",
+        "4",
+        "-r",
+        cap.as_str(),
+    ];
     let out = tmp.path().join("w1");
     let o = analyze(&out, &[&["-w", "1"], &args[..]].concat());
     assert_ok(&o, "analyze");

@@ -217,8 +217,10 @@ fn no_reassembly_and_fragment_flood() {
     assert_eq!(Some(in_flows), s["packets_decoded"].as_u64());
 }
 
-/// Anomaly alerts (short windows and learning phase, so a 15 s synthetic capture raises
-/// some) are the same with 1, 2 and 4 workers and with 2 processes x 2 workers.
+/// Anomaly alerts (short windows and learning phase, a low threshold, so a 15 s
+/// synthetic capture raises some; 2 s windows scored every second, so the hopping
+/// windows and, on so short a history, the population prior are exercised) are the
+/// same with 1, 2 and 4 workers and with 2 processes x 2 workers.
 #[test]
 fn synthetic_capture_same_alerts_every_configuration() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -230,7 +232,17 @@ fn synthetic_capture_same_alerts_every_configuration() {
         .expect("synth");
     assert_ok(&o, "synth");
     let caps = [cap.clone()];
-    let short = ["--window", "1s", "--learn", "2s"];
+    let config = tmp.path().join("detect.toml");
+    std::fs::write(&config, "[score]\nthreshold = 4\nslide = \"1s\"\n").expect("config");
+    let config = config.display().to_string();
+    let short = [
+        "--window",
+        "2s",
+        "--learn",
+        "2s",
+        "--config",
+        config.as_str(),
+    ];
     let alerts = |name: &str, workers: &str| {
         let dir = tmp.path().join(name);
         run(&dir, &caps, &[&["-w", workers], &short[..]].concat());
@@ -239,6 +251,7 @@ fn synthetic_capture_same_alerts_every_configuration() {
     let base = alerts("w1", "1");
     assert!(base.len() > 10, "expected alerts, got {}", base.len());
     assert!(base.iter().any(|l| l.contains("\"kind\":\"anomaly\"")));
+    assert!(base.iter().any(|l| l.contains("judged against all keys")));
     assert_eq!(base, alerts("w2", "2"), "-w 2");
     assert_eq!(base, alerts("w4", "4"), "-w 4");
     let cluster = tmp.path().join("cluster");

@@ -14,9 +14,13 @@
 //! ## Score
 //! For each metric present in the window and in the baseline, the deviation is
 //! `dᵢ = |x − mean| / max(stddev, floorᵢ, relative_floor · |mean|)` (the floors keep an
-//! almost constant baseline from turning noise into huge z-scores), and the window's score
-//! is `Σ wᵢ·dᵢ / Σ wᵢ` over those metrics. A window alerts when its score reaches the
-//! threshold, its key's baseline holds at least `min_windows` windows, and the learning
+//! almost constant baseline from turning noise into huge z-scores); for the volume and
+//! fan-out counts (`upward`) only an excess counts, `max(x − mean, 0)`. The window's
+//! score is `Σ wᵢ·min(dᵢ, max_deviation) / Σ wᵢ` over those metrics: with the cap, a
+//! single wild metric (a session's inter-arrival mean jumping from 1 ms to 1 s) cannot
+//! alert alone, several metrics must deviate together. A window alerts when its score
+//! reaches the threshold, its key's baseline holds at least `min_windows` windows (or,
+//! with `population`, its granularity's population baseline does), and the learning
 //! phase (`learn` of event time after the end of the first window of the input) is over.
 //! Severity: `low` from the threshold, `medium` from `medium` × threshold, `high` from
 //! `high` × threshold.
@@ -24,7 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::time::NS_PER_SEC;
-use crate::window::{flag_index, Granularity, WindowKey, WindowRecord, WindowStats};
+use crate::window::{flag_index, Granularity, WindowConfig, WindowKey, WindowRecord, WindowStats};
 
 /// Number of metrics per window.
 pub const METRICS: usize = 9;
@@ -97,13 +101,14 @@ impl Metric {
     }
 
     /// Default weight: 0.3 inter-arrival, 0.4 packet size, 0.3 duration (the seed
-    /// design's three), 0.2 for each volume, flag and fan-out metric.
+    /// design's three), 1 for each volume, flag and fan-out metric (the attacks in scope
+    /// are volumetric: floods, scans, tunnels; tuned on scenario seeds 201–202).
     pub fn default_weight(self) -> f64 {
         match self {
             Metric::IatMeanMs => 0.3,
             Metric::PktSizeMean => 0.4,
             Metric::DurationMeanMs => 0.3,
-            _ => 0.2,
+            _ => 1.0,
         }
     }
 
@@ -121,6 +126,17 @@ impl Metric {
             Metric::DistinctPeers => 2.0,
             Metric::DistinctDstPorts => 2.0,
         }
+    }
+
+    /// Whether only an increase of the metric counts as a deviation by default: the
+    /// volume and fan-out counts (packets, bytes, flows, SYNs, peers, ports). The attacks
+    /// flowtide looks for add traffic; a quiet window is not suspicious. The means
+    /// (inter-arrival, size, duration) deviate in both directions.
+    pub fn default_upward(self) -> bool {
+        !matches!(
+            self,
+            Metric::IatMeanMs | Metric::PktSizeMean | Metric::DurationMeanMs
+        )
     }
 }
 
@@ -379,11 +395,28 @@ pub struct DetectConfig {
     pub weights: [f64; METRICS],
     /// Absolute floors per metric (natural units).
     pub floors: [f64; METRICS],
+    /// Metrics whose deviation counts only when the window is above the baseline mean.
+    pub upward: [bool; METRICS],
+    /// Each metric's deviation counts at most this much in the score (0: no cap), so
+    /// that one metric alone cannot make an alert: the score measures how many metrics
+    /// deviate strongly, not how extreme the most extreme one is.
+    pub max_deviation: f64,
+    /// Keys with fewer than `min_windows` windows of their own are judged against the
+    /// population baseline of their granularity (every key's windows) instead of not at
+    /// all (trailing mode).
+    pub population: bool,
+    /// Windows are scored every `slide_ns` (hopping windows of the `windows.jsonl` length;
+    /// 0: the windows of `windows.jsonl` themselves). Only windows that tile time (start
+    /// a multiple of their length) enter the baselines.
+    pub slide_ns: u64,
     /// Reassembly alerts aggregate events over buckets of this length (ns).
     pub frag_bucket_ns: u64,
     /// A fragment flood alert needs this many evictions/over-budget drops towards one
     /// destination in one bucket.
     pub frag_flood_threshold: u64,
+    /// A fragment flood alert also when this many fragments towards one destination in
+    /// one bucket did not become part of a reassembled datagram (0: off).
+    pub frag_unfinished_threshold: u64,
 }
 
 impl Default for DetectConfig {
@@ -395,14 +428,19 @@ impl Default for DetectConfig {
             learn_ns: 3600 * NS_PER_SEC,
             min_windows: 10,
             hour_of_day: false,
-            threshold: 4.0,
+            threshold: 15.0,
             medium: 2.0,
             high: 4.0,
             relative_floor: 0.1,
             weights: Metric::ALL.map(Metric::default_weight),
             floors: Metric::ALL.map(Metric::default_floor),
+            upward: Metric::ALL.map(Metric::default_upward),
+            max_deviation: 30.0,
+            population: true,
+            slide_ns: 10 * NS_PER_SEC,
             frag_bucket_ns: 10 * NS_PER_SEC,
             frag_flood_threshold: 100,
+            frag_unfinished_threshold: 500,
         }
     }
 }
@@ -445,6 +483,21 @@ impl DetectConfig {
         }
     }
 
+    /// The windows the detector scores, given those of `windows.jsonl`: the same length,
+    /// every `slide_ns` when that is shorter than their slide and divides their length,
+    /// else the same windows.
+    pub fn scored_windows(&self, w: WindowConfig) -> WindowConfig {
+        let s = self.slide_ns;
+        if s == 0 || s >= w.slide_ns || !w.size_ns.is_multiple_of(s) {
+            w
+        } else {
+            WindowConfig {
+                size_ns: w.size_ns,
+                slide_ns: s,
+            }
+        }
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.threshold.is_finite() && self.threshold > 0.0) {
@@ -466,6 +519,9 @@ impl DetectConfig {
             if !(f.is_finite() && *f > 0.0) {
                 return Err(format!("floor of {} must be > 0", m.name()));
             }
+        }
+        if !(self.max_deviation.is_finite() && self.max_deviation >= 0.0) {
+            return Err("max_deviation must be a non-negative number".into());
         }
         if self.weights.iter().all(|w| *w == 0.0) {
             return Err("at least one metric weight must be positive".into());
@@ -517,8 +573,18 @@ pub fn score(
             .stddev
             .max(config.floors[i])
             .max(config.relative_floor * b.mean.abs());
-        let d = (x - b.mean).abs() / scale;
-        num += w * d;
+        let diff = if config.upward[i] {
+            (x - b.mean).max(0.0)
+        } else {
+            (x - b.mean).abs()
+        };
+        let d = diff / scale;
+        let capped = if config.max_deviation > 0.0 {
+            d.min(config.max_deviation)
+        } else {
+            d
+        };
+        num += w * capped;
         den += w;
         parts.push(MetricScore {
             metric: m,

@@ -13,11 +13,11 @@ use flowtide_dataflows::alert::Alert;
 use flowtide_dataflows::baseline::DetectConfig;
 use flowtide_dataflows::flow::FlowRecord;
 use flowtide_dataflows::operators::{
-    Detect, FlowTable, FlowTableConfig, FragAlerts, Reassemble, Windows,
+    Detect, FlowTable, FlowTableConfig, FragAlerts, Reassemble, UnfinishedFragments, Windows,
 };
 use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
-use flowtide_dataflows::window::WindowRecord;
+use flowtide_dataflows::window::{WindowConfig, WindowRecord};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Concat, Exchange, Input, Inspect, Probe};
@@ -203,12 +203,18 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         let fragments = scope.input_from(&mut frag_input);
         let end_of_input = scope.input_from(&mut ends).broadcast();
         let decoder = Decoder::default();
+        let unfinished = (shared.detect.frag_unfinished_threshold > 0).then(|| fragments.clone());
         let (reassembled, events, frag_stats) = fragments.reassemble_fragments(
             end_of_input.clone(),
             crate::defrag::reassembly_config(args.frag_policy, args.frag_timeout, args.frag_memory),
             move |ip, ctx, p| decoder.decode_ip(ip, ctx, p).is_ok(),
         );
         let mut alerts = events.clone().frag_alerts(&shared.detect);
+        if let Some(fragments) = unfinished {
+            alerts = fragments
+                .unfinished_fragment_alerts(reassembled.clone(), &shared.detect)
+                .concat(alerts);
+        }
         events
             .write_ordered_jsonl(
                 output_path(shared, "reassembly"),
@@ -218,13 +224,30 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 Rc::clone(&errors),
             )
             .probe_with(&probe);
+        // The detector scores hopping windows of the same length every `detect.slide`:
+        // the flow table cuts panes of the greatest common divisor of both slides, which
+        // each windows operator merges into its own windows.
+        let window = shared.flow_config.window;
+        let detect_window = window.map(|w| shared.detect.scored_windows(w));
+        let mut table_config = shared.flow_config;
+        if let (Some(w), Some(d)) = (window, detect_window) {
+            let pane = gcd(w.slide_ns, d.slide_ns);
+            table_config.window = Some(WindowConfig {
+                size_ns: pane,
+                slide_ns: pane,
+            });
+        }
         let (flows, panes, stats) = packets
             .concat(reassembled)
-            .flow_table(end_of_input.clone(), shared.flow_config);
-        if let Some(window) = shared.flow_config.window {
-            let windows = panes.windows(window, end_of_input);
-            alerts = windows
-                .clone()
+            .flow_table(end_of_input.clone(), table_config);
+        if let (Some(window), Some(detect_window)) = (window, detect_window) {
+            let windows = panes.clone().windows(window, end_of_input.clone());
+            let scored = if detect_window == window {
+                windows.clone()
+            } else {
+                panes.windows(detect_window, end_of_input)
+            };
+            alerts = scored
                 .detect_anomalies(shared.detect.clone())
                 .concat(alerts);
             windows
@@ -507,4 +530,12 @@ fn open_feeds(shared: &Shared, local: usize) -> (Ingest, Vec<FeedCounters>) {
         Arc::clone(&shared.progress),
     );
     (ingest, failures)
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a.max(1)
+    } else {
+        gcd(b, a % b)
+    }
 }

@@ -9,12 +9,19 @@
 //! learn = "1h"           # no anomaly alert before this much event time after the first window
 //! min_windows = 10       # no anomaly alert for a key with fewer windows in its baseline
 //! hour_of_day = false    # one baseline per key and UTC hour of day
+//! population = true      # keys with < min_windows windows: judged against all keys
+//!                        # of their granularity (trailing mode)
 //!
 //! [score]
-//! threshold = 4.0
+//! threshold = 15.0
 //! medium = 2.0           # severity medium from 2 x threshold
 //! high = 4.0             # severity high from 4 x threshold
 //! relative_floor = 0.1   # deviation denominator >= 0.1 x |baseline mean|
+//! max_deviation = 30     # one metric's deviation counts at most this much (0: no cap)
+//! slide = "10s"          # score hopping windows of the windows' length this often
+//!                        # ("0s": score the windows of windows.jsonl)
+//! upward = ["packets", "bytes", "flows_started", "syn_packets", "distinct_peers",
+//!           "distinct_dst_ports"]   # only an increase of these counts
 //! [score.weights]        # per metric; 0 disables a metric
 //! iat_mean_ms = 0.3
 //! pkt_size_mean = 0.4
@@ -25,6 +32,8 @@
 //! [reassembly]
 //! bucket = "10s"         # reassembly events are aggregated per bucket
 //! flood_threshold = 100  # evictions/over-budget drops per destination and bucket
+//! unfinished_threshold = 500  # fragments per destination and bucket never reassembled
+//!                             # (0: off)
 //! ```
 
 use std::collections::BTreeMap;
@@ -63,6 +72,8 @@ pub struct BaselineSection {
     pub min_windows: Option<u64>,
     /// Hour-of-day profiles.
     pub hour_of_day: Option<bool>,
+    /// Population prior.
+    pub population: Option<bool>,
 }
 
 /// `[score]`.
@@ -77,6 +88,12 @@ pub struct ScoreSection {
     pub high: Option<f64>,
     /// Relative floor.
     pub relative_floor: Option<f64>,
+    /// Cap of one metric's deviation in the score.
+    pub max_deviation: Option<f64>,
+    /// Slide of the scored windows (duration; `0s`: the windows of windows.jsonl).
+    pub slide: Option<String>,
+    /// Metrics of which only an increase counts.
+    pub upward: Option<Vec<String>>,
     /// Weights by metric name.
     pub weights: BTreeMap<String, f64>,
     /// Absolute floors by metric name.
@@ -91,6 +108,8 @@ pub struct ReassemblySection {
     pub bucket: Option<String>,
     /// Fragment-flood threshold.
     pub flood_threshold: Option<u64>,
+    /// Unfinished-fragment threshold (0: off).
+    pub unfinished_threshold: Option<u64>,
 }
 
 fn duration(what: &str, s: &str, allow_zero: bool) -> Result<u64> {
@@ -143,6 +162,9 @@ impl FileConfig {
         if let Some(h) = b.hour_of_day {
             c.hour_of_day = h;
         }
+        if let Some(p) = b.population {
+            c.population = p;
+        }
         let s = &self.score;
         if let Some(x) = s.threshold {
             c.threshold = x;
@@ -156,6 +178,18 @@ impl FileConfig {
         if let Some(x) = s.relative_floor {
             c.relative_floor = x;
         }
+        if let Some(x) = s.max_deviation {
+            c.max_deviation = x;
+        }
+        if let Some(d) = &s.slide {
+            c.slide_ns = duration("[score] slide", d, true)?;
+        }
+        if let Some(names) = &s.upward {
+            c.upward = [false; flowtide_dataflows::baseline::METRICS];
+            for name in names {
+                c.upward[metric("upward", name)? as usize] = true;
+            }
+        }
         for (name, w) in &s.weights {
             c.weights[metric("weights", name)? as usize] = *w;
         }
@@ -168,6 +202,9 @@ impl FileConfig {
         }
         if let Some(n) = r.flood_threshold {
             c.frag_flood_threshold = n;
+        }
+        if let Some(n) = r.unfinished_threshold {
+            c.frag_unfinished_threshold = n;
         }
         Ok(())
     }

@@ -38,7 +38,17 @@
 //! one alert per pair and bucket; `eviction` and `over_budget` (→ `frag_flood`) per
 //! destination, one alert per destination and bucket once at least
 //! `frag_flood_threshold` events (floods often spoof their sources; the source is named
-//! when there was only one).
+//! when there was only one). [`UnfinishedFragments`] adds a rate rule for floods whose
+//! datagrams never complete: fragments received minus fragments of reassembled
+//! datagrams, per destination and bucket, `frag_flood` from `frag_unfinished_threshold`.
+//!
+//! ## Population prior and hopping windows
+//! With `population`, every window is also a query against, and (if it tiles time) an
+//! entry of, its granularity's population key ([`population_of`]); a key with fewer than
+//! `min_windows` windows of its own is judged against the population. The join emits a
+//! match on the worker of the query's key, so the matches are exchanged by the window's
+//! own key before the scorer chooses between them. Hopping windows (see
+//! `DetectConfig::slide_ns`) are all scored; only those that tile time enter baselines.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -77,6 +87,13 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// Whether the window is one of a tiling of time by windows of its length (its start
+    /// is a multiple of its length): only those enter the baselines.
+    pub fn tiles(&self) -> bool {
+        let len = self.end_ns.saturating_sub(self.start_ns);
+        len > 0 && self.start_ns.is_multiple_of(len)
+    }
+
     fn of(w: &WindowRecord, at: u64) -> Probe {
         Probe {
             at,
@@ -223,7 +240,30 @@ fn first_window_ends<'scope>(
 type Scored = (BaselineKey, Probe, Alert);
 
 /// Join outputs at the instant of their query, per time, awaiting the frontier.
-type Pending = BTreeMap<u64, (Capability<u64>, Vec<((BaselineKey, Probe, Moments), isize)>)>;
+type Pending = BTreeMap<
+    u64,
+    (
+        Capability<u64>,
+        Vec<((BaselineKey, Probe, Moments, bool), isize)>,
+    ),
+>;
+
+/// The population baseline a key falls back to while it has too little history of its
+/// own: every window of its granularity (and hour, with profiles). Its hour is moved out
+/// of the range real keys use, so it never collides with one.
+pub fn population_of(k: &BaselineKey) -> BaselineKey {
+    BaselineKey {
+        key: crate::window::WindowKey {
+            granularity: k.key.granularity,
+            ..Default::default()
+        },
+        hour: if k.hour == NO_HOUR {
+            NO_HOUR - 1
+        } else {
+            100u8.saturating_add(k.hour)
+        },
+    }
+}
 
 fn trailing<'scope>(
     windows: StreamVec<'scope, u64, WindowRecord>,
@@ -253,22 +293,42 @@ fn trailing<'scope>(
             }
         },
     );
-    // Each window is a query at one instant: present at `at`, gone at `at + 1`.
+    // Each window is a query at one instant, present at `at`, gone at `at + 1`: once
+    // against its own key's baseline and once against its population's (the fallback
+    // for keys with too little history, such as a host never seen before).
+    let population = config.population;
     let queries = probes
         .clone()
-        .flat_map(|(k, p)| {
+        .flat_map(move |(k, p)| {
             let at = p.at;
-            [
-                ((k, p.clone()), at, 1isize),
-                ((k, p), at.saturating_add(1), -1),
-            ]
+            let mut q = vec![
+                ((k, (k, p.clone())), at, 1isize),
+                ((k, (k, p.clone())), at.saturating_add(1), -1),
+            ];
+            if population {
+                let pop = population_of(&k);
+                q.push(((pop, (k, p.clone())), at, 1));
+                q.push(((pop, (k, p)), at.saturating_add(1), -1));
+            }
+            q
         })
         .as_collection();
-    // Each window enters the baseline at `at + 1` (its end) and leaves `history` later.
+    // Each window enters its key's and its population's baseline at `at + 1` (its end)
+    // and leaves them `history` later.
+    // Only windows that tile time enter (with hopping detection windows, one in
+    // `length / slide`), so a baseline describes disjoint windows.
     let entries = probes
-        .flat_map(move |(k, p)| window_updates(k, &p, history, 1))
+        .filter(|(_, p)| p.tiles())
+        .flat_map(move |(k, p)| {
+            let mut e = window_updates(k, &p, history, 1).to_vec();
+            if population {
+                e.extend(window_updates(population_of(&k), &p, history, 1));
+            }
+            e
+        })
         .as_collection();
-    // Alerted windows come back 1 ns later and cancel their own entry and exit.
+    // Alerted windows come back 1 ns later and cancel their entries and exits (own key
+    // and population: one flood window would otherwise inflate the population's spread).
     let (handle, alerted) = scope.feedback::<Vec<(BaselineKey, u64, Moments)>>(1);
     let baselines = entries
         .concat(alerted.as_collection())
@@ -276,14 +336,20 @@ fn trailing<'scope>(
         .arrange_by_key();
     let joined = queries
         .arrange_by_key()
-        .join_core(baselines, |k, p, m| Some((*k, p.clone(), m.clone())));
+        .join_core(baselines, |q, (k, p), m| {
+            Some((*k, p.clone(), m.clone(), q != k))
+        });
 
     let scorer_config = config.clone();
+    // The join emits each match on the worker that owns the *query's* arrangement key:
+    // a window's match with its own baseline and its match with its population's come
+    // out on different workers. The scorer needs both together to choose, so every match
+    // moves to the worker of the window's own key first.
     let scored = joined
         .inner
         .binary_frontier::<_, Cb<Vec<Scored>>, _, _, _, _>(
             firsts,
-            Pipeline,
+            Exchange::new(|((k, _, _, _), _, _): &((BaselineKey, Probe, Moments, bool), u64, isize)| k.key.route()),
             Pipeline,
             "Score",
             move |_cap, _info| {
@@ -315,14 +381,42 @@ fn trailing<'scope>(
                         }
                         let (cap, mut updates) = entry.remove();
                         consolidate(&mut updates);
+                        updates.retain(|(_, r)| *r > 0);
                         let mut session = output.session(&cap);
-                        for ((k, p, m), r) in updates {
-                            if r <= 0 {
-                                continue;
+                        // Per window: its own baseline once it holds enough windows,
+                        // else its population's.
+                        let mut i = 0;
+                        while i < updates.len() {
+                            let mut j = i + 1;
+                            while j < updates.len()
+                                && updates[j].0 .0 == updates[i].0 .0
+                                && updates[j].0 .1 == updates[i].0 .1
+                            {
+                                j += 1;
                             }
-                            if let Some(alert) = judge(&config, &k, &p, &m.summary(), first_end) {
-                                session.give((k, p, alert));
+                            let group = &updates[i..j];
+                            let pick = |population: bool| {
+                                group
+                                    .iter()
+                                    .find(|((_, _, _, pop), _)| *pop == population)
+                                    .map(|((_, _, m, _), _)| m.summary())
+                            };
+                            let chosen = match pick(false) {
+                                Some(s) if s.windows >= config.min_windows.max(1) => Some((s, false)),
+                                _ => pick(true).map(|s| (s, true)),
+                            };
+                            let ((k, p, _, _), _) = &updates[i];
+                            if let Some((summary, population)) = chosen {
+                                if let Some(mut alert) = judge(&config, k, p, &summary, first_end) {
+                                    if population {
+                                        alert.explanation.push_str(
+                                            " (too little history of its own: judged against all keys of its granularity)",
+                                        );
+                                    }
+                                    session.give((*k, p.clone(), alert));
+                                }
                             }
+                            i = j;
                         }
                     }
                 }
@@ -330,7 +424,14 @@ fn trailing<'scope>(
         );
     scored
         .clone()
-        .flat_map(move |(k, p, _)| window_updates(k, &p, history, -1))
+        .filter(|(_, p, _)| p.tiles())
+        .flat_map(move |(k, p, _)| {
+            let mut e = window_updates(k, &p, history, -1).to_vec();
+            if population {
+                e.extend(window_updates(population_of(&k), &p, history, -1));
+            }
+            e
+        })
         .connect_loop(handle);
     scored.map(|(_, _, a)| a)
 }
@@ -391,7 +492,8 @@ impl DecayedBaselines {
             let alert = judge(&self.config, &key, &probe, &state.summary(), first_end_ns);
             match alert {
                 Some(a) => out.push(a),
-                None => state.add(w.end_ns, &probe.values),
+                None if probe.tiles() => state.add(w.end_ns, &probe.values),
+                None => {}
             }
             now = now.max(w.end_ns);
         }
@@ -533,9 +635,9 @@ impl<'scope> FragAlerts<'scope> for StreamVec<'scope, u64, ReassemblyEvent> {
                             let (cap, b) = entry.remove();
                             let mut session = output.session(&cap);
                             for ((kind, dst, _), (count, protocol, sources)) in b {
-                                if let Some(a) =
-                                    frag_alert(&config, kind, dst, protocol, &sources, count, end)
-                                {
+                                if let Some(a) = frag_alert(
+                                    &config, kind, dst, protocol, &sources, count, end, None,
+                                ) {
                                     session.give(a);
                                 }
                             }
@@ -546,6 +648,118 @@ impl<'scope> FragAlerts<'scope> for StreamVec<'scope, u64, ReassemblyEvent> {
     }
 }
 
+/// A fragment (`+1`) or a reassembled datagram (`−fragments`): destination, source,
+/// protocol, capture time, count.
+type FragCount = (Addr, Addr, u8, u64, i64);
+
+/// Per bucket: destination → (unfinished fragments, protocol, sources).
+type UnfinishedBucket = BTreeMap<Addr, (i64, u8, BTreeSet<Addr>)>;
+
+/// Fragment floods seen by their rate rather than by the reassembler's limits.
+pub trait UnfinishedFragments<'scope> {
+    /// Counts, per destination and bucket of event time (`frag_bucket`), the IP fragments
+    /// received minus the fragments of the datagrams reassembled, both by capture time;
+    /// a destination with at least `frag_unfinished_threshold` unfinished fragments in a
+    /// bucket raises a `frag_flood` alert at the bucket's end (timely time `end − 1`).
+    /// A fragment flood whose datagrams never complete stays far below the eviction
+    /// limits that `frag_alerts` watches, and its timeouts come a minute later.
+    /// `self` is the stream of fragments given to the reassembler.
+    fn unfinished_fragment_alerts(
+        self,
+        reassembled: StreamVec<'scope, u64, crate::packet::Packet>,
+        config: &DetectConfig,
+    ) -> StreamVec<'scope, u64, Alert>;
+}
+
+impl<'scope> UnfinishedFragments<'scope> for StreamVec<'scope, u64, crate::packet::Packet> {
+    fn unfinished_fragment_alerts(
+        self,
+        reassembled: StreamVec<'scope, u64, crate::packet::Packet>,
+        config: &DetectConfig,
+    ) -> StreamVec<'scope, u64, Alert> {
+        let config = config.clone();
+        let bucket = config.frag_bucket_ns.max(1);
+        let threshold = config.frag_unfinished_threshold;
+        let received = self.flat_map(move |p| {
+            (threshold > 0).then_some((p.dst, p.src, p.protocol, p.ts_ns, 1i64))
+        });
+        let done = reassembled.flat_map(move |p| {
+            (threshold > 0 && p.fragments > 0).then_some((
+                p.dst,
+                p.src,
+                p.protocol,
+                p.ts_ns,
+                -i64::from(p.fragments),
+            ))
+        });
+        let route = |c: &FragCount| {
+            let mut s = StableHasher::new();
+            let (a, b) = c.0.words();
+            s.write_u64(a);
+            s.write_u64(b);
+            s.finish()
+        };
+        received.binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
+            done,
+            Exchange::new(route),
+            Exchange::new(route),
+            "UnfinishedFragments",
+            move |_cap, _info| {
+                let mut pending: BTreeMap<u64, (Capability<u64>, UnfinishedBucket)> =
+                    BTreeMap::new();
+                let add = move |time: &timely::dataflow::operators::InputCapability<u64>,
+                                data: &mut Vec<FragCount>,
+                                pending: &mut BTreeMap<
+                    u64,
+                    (Capability<u64>, UnfinishedBucket),
+                >| {
+                    let Some(&least) = time.least() else { return };
+                    for (dst, src, protocol, ts, n) in data.drain(..) {
+                        let end = (ts / bucket).saturating_add(1).saturating_mul(bucket);
+                        let (_, b) = pending.entry(end).or_insert_with(|| {
+                            (time.delayed(&least.max(end - 1), 0), BTreeMap::new())
+                        });
+                        let e = b.entry(dst).or_insert((0, protocol, BTreeSet::new()));
+                        e.0 += n;
+                        if n > 0 && e.2.len() < MAX_SOURCES {
+                            e.2.insert(src);
+                        }
+                    }
+                };
+                move |(input1, frontier1), (input2, frontier2), output| {
+                    input1.for_each(|time, data| add(&time, data, &mut pending));
+                    input2.for_each(|time, data| add(&time, data, &mut pending));
+                    while let Some(entry) = pending.first_entry() {
+                        let end = *entry.key();
+                        if frontier1.less_equal(&(end - 1)) || frontier2.less_equal(&(end - 1)) {
+                            break;
+                        }
+                        let (cap, b) = entry.remove();
+                        let mut session = output.session(&cap);
+                        for (dst, (count, protocol, sources)) in b {
+                            if count >= threshold as i64 {
+                                if let Some(a) = frag_alert(
+                                    &config,
+                                    AlertKind::FragFlood,
+                                    dst,
+                                    protocol,
+                                    &sources,
+                                    count as u64,
+                                    end,
+                                    Some(("unfinished_fragments", threshold)),
+                                ) {
+                                    session.give(a);
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn frag_alert(
     config: &DetectConfig,
     kind: AlertKind,
@@ -554,9 +768,14 @@ fn frag_alert(
     sources: &BTreeSet<Addr>,
     count: u64,
     end: u64,
+    rate: Option<(&'static str, u64)>,
 ) -> Option<Alert> {
-    let (threshold, severity, event) = match kind {
-        AlertKind::FragFlood => {
+    let (threshold, severity, event) = match (kind, rate) {
+        (AlertKind::FragFlood, Some((event, threshold))) => {
+            let t = threshold.max(1) as f64;
+            (t, config.severity(count as f64, t), event)
+        }
+        (AlertKind::FragFlood, None) => {
             let t = config.frag_flood_threshold.max(1) as f64;
             (
                 t,
@@ -564,10 +783,10 @@ fn frag_alert(
                 "eviction_or_over_budget",
             )
         }
-        AlertKind::FragAmbiguity => (1.0, Severity::High, "ambiguity"),
-        AlertKind::FragOverlap => (1.0, Severity::High, "overlap_different"),
-        AlertKind::FragTooLarge => (1.0, Severity::Medium, "too_large"),
-        AlertKind::Anomaly => return None,
+        (AlertKind::FragAmbiguity, _) => (1.0, Severity::High, "ambiguity"),
+        (AlertKind::FragOverlap, _) => (1.0, Severity::High, "overlap_different"),
+        (AlertKind::FragTooLarge, _) => (1.0, Severity::Medium, "too_large"),
+        (AlertKind::Anomaly, _) => return None,
     };
     if (count as f64) < threshold {
         return None;
@@ -577,7 +796,11 @@ fn frag_alert(
         .flatten();
     let bucket = config.frag_bucket_ns.max(1);
     let mut metrics = vec![AlertMetric {
-        name: format!("{event}_events"),
+        name: if rate.is_some() {
+            event.to_string()
+        } else {
+            format!("{event}_events")
+        },
         value: count as f64,
         baseline_mean: 0.0,
         baseline_stddev: 0.0,
@@ -617,11 +840,18 @@ fn frag_alert(
     } else {
         String::new()
     };
-    alert.explanation = format!(
-        "{}: {count} {event} reassembly events in {} s{more}",
-        alert.describe_key(),
-        crate::alert::short_number(bucket as f64 / 1e9)
-    );
+    let secs = crate::alert::short_number(bucket as f64 / 1e9);
+    alert.explanation = if rate.is_some() {
+        format!(
+            "{}: {count} IP fragments in {secs} s not part of a reassembled datagram{more}",
+            alert.describe_key()
+        )
+    } else {
+        format!(
+            "{}: {count} {event} reassembly events in {secs} s{more}",
+            alert.describe_key()
+        )
+    };
     Some(alert)
 }
 

@@ -6,7 +6,7 @@ pub mod reassemble;
 pub mod windows;
 
 pub use crate::reassembly::ReassemblyConfig;
-pub use baseline::{Detect, FragAlerts};
+pub use baseline::{Detect, FragAlerts, UnfinishedFragments};
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableStats};
 pub use reassemble::{Reassemble, ReassembleStats, ReassembleStatsHandle};
 pub use windows::{Windows, WindowsState, WindowsStats};

@@ -71,10 +71,17 @@ fn run(config: DetectConfig, mut windows: Vec<WindowRecord>, workers: usize) -> 
     alerts
 }
 
+/// The baseline mechanisms are tested with plain z-scores: threshold 4, no cap, both
+/// directions, no population prior (the defaults are tuned for 60 s windows of an
+/// office network, see README); the population prior and the cap have their own tests.
 fn config() -> DetectConfig {
     DetectConfig {
         learn_ns: 0,
         history_ns: 10 * S,
+        threshold: 4.0,
+        max_deviation: 0.0,
+        upward: [false; crate::baseline::METRICS],
+        population: false,
         ..DetectConfig::default()
     }
 }
@@ -161,7 +168,7 @@ fn learning_phase_and_minimum_windows() {
     let c = DetectConfig {
         learn_ns: 30 * S,
         history_ns: 3600 * S,
-        ..DetectConfig::default()
+        ..config()
     };
     let mut windows: Vec<WindowRecord> = (1..=60)
         .map(|e| window(host(1), e, if e == 45 { 9_000 } else { 100 }))
@@ -420,4 +427,188 @@ fn hour_of_day_profiles() {
     let flat = run(c, windows, 1);
     assert!(!flat.is_empty());
     assert!(flat.iter().all(|a| a.hour_of_day.is_none()));
+}
+
+/// 20 ordinary hosts (about 100 packets per window) for 20 windows.
+fn ordinary_hosts() -> Vec<WindowRecord> {
+    (1..=20u64)
+        .flat_map(|e| (1..=20u8).map(move |h| window(host(h), e, packets_of(e + u64::from(h)))))
+        .collect()
+}
+
+/// A host never seen before floods in window 21: its own baseline is empty, so only the
+/// population prior (every host's windows) can judge it; the same with 1 to 4 workers.
+#[test]
+fn population_prior_alerts_a_new_host_flooding() {
+    let mut windows = ordinary_hosts();
+    windows.push(window(host(99), 21, 100_000));
+    let with = DetectConfig {
+        population: true,
+        ..config()
+    };
+    let alerts = run(with.clone(), windows.clone(), 1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].src, Some(Addr::from_v4([10, 0, 0, 99])));
+    assert_eq!(alerts[0].ts_ns, 21 * S);
+    assert!(alerts[0].explanation.contains("judged against all keys"));
+    for workers in 2..=4 {
+        assert_eq!(
+            run(with.clone(), windows.clone(), workers),
+            alerts,
+            "{workers}"
+        );
+    }
+    assert!(
+        run(config(), windows, 2).is_empty(),
+        "no prior, no baseline"
+    );
+}
+
+/// A host that always sends 100 times more than the others is judged against its own
+/// baseline once it holds `min_windows` windows, never against the population (where it
+/// would be an outlier), with any worker count. (The join emits the matches with the own
+/// and the population baseline on different workers; scoring before bringing them
+/// together judged such a window against the population on one worker.)
+#[test]
+fn population_prior_only_without_enough_history() {
+    let mut windows = ordinary_hosts();
+    windows.extend((1..=21u64).map(|e| window(host(50), e, 10_000 + e % 3)));
+    let with = DetectConfig {
+        population: true,
+        ..config()
+    };
+    for workers in 1..=4 {
+        let alerts = run(with.clone(), windows.clone(), workers);
+        let big: Vec<_> = alerts
+            .iter()
+            .filter(|a| a.src == Some(Addr::from_v4([10, 0, 0, 50])))
+            .filter(|a| a.ts_ns > 11 * S)
+            .collect();
+        assert!(big.is_empty(), "{workers} workers: {big:?}");
+    }
+}
+
+/// With the cap, one metric alone cannot make an alert, and with `upward` a drop of
+/// traffic is no deviation.
+#[test]
+fn capped_and_upward_deviations() {
+    let mut windows: Vec<WindowRecord> = (1..=20)
+        .map(|e| window(host(1), e, packets_of(e)))
+        .collect();
+    // Window 21: a huge mean packet size alone (same packets, 100 times the bytes).
+    let mut w = window(host(1), 21, 100);
+    w.stats.bytes *= 100;
+    windows.push(w);
+    // Window 22: almost no traffic.
+    windows.push(window(host(1), 22, 1));
+    // Packets and mean packet size only.
+    let mut weights = [0.0; crate::baseline::METRICS];
+    weights[crate::baseline::Metric::Packets as usize] = 1.0;
+    weights[crate::baseline::Metric::PktSizeMean as usize] = 1.0;
+    let plain = DetectConfig {
+        weights,
+        history_ns: 3600 * S,
+        ..config()
+    };
+    let capped = DetectConfig {
+        max_deviation: 5.0,
+        upward: crate::baseline::Metric::ALL.map(crate::baseline::Metric::default_upward),
+        ..plain.clone()
+    };
+    let plain = run(plain, windows.clone(), 1);
+    assert_eq!(
+        plain.iter().map(|a| a.ts_ns / S).collect::<Vec<_>>(),
+        vec![21, 22]
+    );
+    assert!(run(capped, windows, 1).is_empty());
+}
+
+/// Hopping windows: only those that tile time enter the baseline, all are scored.
+#[test]
+fn only_tiling_windows_enter_the_baseline() {
+    let mut windows = Vec::new();
+    for e in 2..=30u64 {
+        // 2 s windows every second: those starting at an even second tile time.
+        let mut w = window(host(1), e, if e == 30 { 100_000 } else { packets_of(e) });
+        w.start_ns = (e - 2) * S;
+        windows.push(w);
+    }
+    let c = DetectConfig {
+        history_ns: 3600 * S,
+        ..config()
+    };
+    let alerts = run(c, windows, 2);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    // 28 windows before the outlier, 14 of which tile time.
+    assert!(
+        alerts[0].explanation.ends_with("[14 windows]"),
+        "{}",
+        alerts[0].explanation
+    );
+}
+
+fn frag_packet(ts_s: u64, dst: u8, fragments: u16) -> crate::packet::Packet {
+    crate::packet::Packet {
+        ts_ns: ts_s * S,
+        ip_version: 4,
+        protocol: 17,
+        src: Addr::from_v4([192, 0, 2, 1]),
+        dst: Addr::from_v4([10, 0, 0, dst]),
+        fragments,
+        ..Default::default()
+    }
+}
+
+/// Fragments that never become part of a reassembled datagram, per destination and
+/// bucket: 600 towards .9 (none completes), 600 towards .8 (all complete, in pairs).
+#[test]
+fn unfinished_fragments_become_a_flood_alert() {
+    let run_unfinished = |workers: usize| {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&out);
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut frags =
+                InputHandle::<u64, CapacityContainerBuilder<Vec<crate::packet::Packet>>>::new();
+            let mut done =
+                InputHandle::<u64, CapacityContainerBuilder<Vec<crate::packet::Packet>>>::new();
+            let sink = Arc::clone(&sink);
+            let config = DetectConfig::default();
+            worker.dataflow::<u64, _, _>(|scope| {
+                let d = scope.input_from(&mut done);
+                scope
+                    .input_from(&mut frags)
+                    .unfinished_fragment_alerts(d, &config)
+                    .inspect(move |a: &Alert| sink.lock().expect("lock").push(a.clone()));
+            });
+            if worker.index() == 0 {
+                for i in 0..600u64 {
+                    let t = 100 * S + i * 10_000_000;
+                    frags.advance_to(t);
+                    done.advance_to(t);
+                    let mut p = frag_packet(100, 9, 0);
+                    p.ts_ns = t;
+                    frags.send(p.clone());
+                    p.dst = Addr::from_v4([10, 0, 0, 8]);
+                    frags.send(p.clone());
+                    if i % 2 == 1 {
+                        p.fragments = 2;
+                        done.send(p);
+                    }
+                }
+            }
+        })
+        .expect("timely");
+        let mut alerts = std::mem::take(&mut *out.lock().expect("lock"));
+        alerts.sort_by_key(|a| a.order_key());
+        alerts
+    };
+    let alerts = run_unfinished(1);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a.kind, AlertKind::FragFlood);
+    assert_eq!(a.dst, Some(Addr::from_v4([10, 0, 0, 9])));
+    assert_eq!(a.src, Some(Addr::from_v4([192, 0, 2, 1])));
+    assert_eq!(a.score, 600.0);
+    assert_eq!(a.ts_ns, 110 * S);
+    assert_eq!(run_unfinished(3), alerts);
 }
