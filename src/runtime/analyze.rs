@@ -359,7 +359,6 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         worker = index,
         elapsed_s = shared.started.elapsed().as_secs_f64(),
         held_back_s = held_back.as_secs_f64(),
-        thread_cpu_s = thread_cpu_seconds(),
         "input exhausted"
     );
     if let Some(t) = ingest.max_event_time() {
@@ -374,7 +373,6 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     tracing::debug!(
         worker = index,
         elapsed_s = shared.started.elapsed().as_secs_f64(),
-        thread_cpu_s = thread_cpu_seconds(),
         "outputs written"
     );
 
@@ -431,21 +429,6 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         Ok(())
     } else {
         Err(errors.join("; "))
-    }
-}
-
-/// CPU time (user + system) of the calling thread so far, for the debug logs.
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write to; the clock id is a constant.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc == 0 {
-        ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-    } else {
-        f64::NAN
     }
 }
 

@@ -3,7 +3,6 @@
 pub mod alert_json;
 pub mod flow_json;
 pub mod json_line;
-pub mod line_writer;
 pub mod ordered_jsonl;
 pub mod reassembly_json;
 pub mod spill;

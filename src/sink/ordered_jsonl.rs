@@ -10,12 +10,13 @@
 //! worker count.
 
 use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use serde::Serialize;
 
-use super::line_writer::LineWriter;
 use super::spill::SpillingSorter;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -135,7 +136,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         threads: usize,
         order: O,
         to_line: F,
-        mut header: Option<String>,
+        header: Option<String>,
         errors: SinkErrors,
     ) -> StreamVec<'scope, u64, ()>
     where
@@ -158,11 +159,24 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                 // Held until everything is written, so that a probe on the (empty) output
                 // reports completion only after the file is complete.
                 let mut cap = Some(cap);
-                let mut out: Option<LineWriter> = None;
+                let mut out: Option<BufWriter<File>> = None;
                 if index == writer_index {
-                    match LineWriter::create(&path, header.take()) {
-                        Ok(w) => out = Some(w),
-                        Err(e) => errors.borrow_mut().push(e),
+                    match File::create(&path) {
+                        Ok(f) => {
+                            let mut w = BufWriter::with_capacity(1 << 20, f);
+                            let head = header.as_ref().map_or(Ok(()), |h| {
+                                w.write_all(h.as_bytes()).and_then(|()| w.write_all(b"\n"))
+                            });
+                            match head {
+                                Ok(()) => out = Some(w),
+                                Err(e) => errors
+                                    .borrow_mut()
+                                    .push(format!("cannot write {}: {e}", path.display())),
+                            }
+                        }
+                        Err(e) => errors
+                            .borrow_mut()
+                            .push(format!("cannot create {}: {e}", path.display())),
                     }
                 }
                 let prefix = spill_prefix(&path);
@@ -184,8 +198,8 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                         let ready = |k: &K| horizon.is_none_or(|h| k.event_time() < h);
                         while let Some(lines) = p.pop_ready(ready) {
                             if let Some(w) = out.as_mut() {
-                                if let Err(e) = w.write_batch(lines) {
-                                    errors.borrow_mut().push(e);
+                                if let Err(e) = write_lines(w, &lines) {
+                                    errors.borrow_mut().push(fail(e));
                                     out = None;
                                 }
                             }
@@ -202,26 +216,19 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                         None => {
                             let finishing = std::time::Instant::now();
                             if let Some(p) = pending.take() {
-                                let mut failed = None;
-                                let result = p.finish(|l| {
-                                    if let Some(w) = out.as_mut() {
-                                        if let Err(e) = w.write_line(l) {
-                                            failed = Some(e);
-                                            out = None;
-                                        }
+                                let result = match out.as_mut() {
+                                    Some(w) => {
+                                        p.finish(|l| write_lines(w, std::slice::from_ref(l)))
                                     }
-                                    Ok(())
-                                });
+                                    None => p.finish(|_| Ok(())),
+                                };
                                 if let Err(e) = result {
                                     errors.borrow_mut().push(fail(e));
                                 }
-                                if let Some(e) = failed {
-                                    errors.borrow_mut().push(e);
-                                }
                             }
-                            if let Some(w) = out.take() {
-                                if let Err(e) = w.finish() {
-                                    errors.borrow_mut().push(e);
+                            if let Some(mut w) = out.take() {
+                                if let Err(e) = w.flush() {
+                                    errors.borrow_mut().push(fail(e));
                                 }
                                 tracing::debug!(
                                     file = %path.display(),
@@ -247,4 +254,16 @@ fn spill_prefix(path: &std::path::Path) -> PathBuf {
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}"))
+}
+
+/// Writes serialized lines; a record that could not be serialized is an error.
+fn write_lines(w: &mut impl Write, batch: &[Result<String, String>]) -> std::io::Result<()> {
+    for line in batch {
+        let line = line
+            .as_ref()
+            .map_err(|e| std::io::Error::other(e.clone()))?;
+        w.write_all(line.as_bytes())?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
 }
