@@ -19,7 +19,7 @@ use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
 use flowtide_dataflows::window::{WindowConfig, WindowRecord};
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::vec::{Broadcast, Filter};
 use timely::dataflow::operators::{Concat, Exchange, Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
@@ -241,11 +241,24 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             .concat(reassembled)
             .flow_table(end_of_input.clone(), table_config);
         if let (Some(window), Some(detect_window)) = (window, detect_window) {
-            let windows = panes.clone().windows(window, end_of_input.clone());
-            let scored = if detect_window == window {
-                windows.clone()
+            // Tumbling windows of the scored length are exactly the scored windows that
+            // tile time: one windows operator serves both.
+            let tiling = window.slide_ns == window.size_ns
+                && detect_window.size_ns == window.size_ns
+                && window.size_ns.is_multiple_of(detect_window.slide_ns);
+            let (windows, scored) = if detect_window == window {
+                let windows = panes.windows(window, end_of_input);
+                (windows.clone(), windows)
+            } else if tiling {
+                let scored = panes.windows(detect_window, end_of_input);
+                let size = window.size_ns;
+                let windows = scored
+                    .clone()
+                    .filter(move |w: &WindowRecord| w.start_ns.is_multiple_of(size));
+                (windows, scored)
             } else {
-                panes.windows(detect_window, end_of_input)
+                let windows = panes.clone().windows(window, end_of_input.clone());
+                (windows, panes.windows(detect_window, end_of_input))
             };
             alerts = scored
                 .detect_anomalies(shared.detect.clone())

@@ -1,6 +1,6 @@
 //! Event-time tumbling and hopping windows: per-pane aggregates in, finished windows out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, VecDeque};
 
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::{Capability, Operator};
@@ -24,8 +24,9 @@ pub struct WindowsStats {
 /// The panes of one key that later windows still need.
 #[derive(Debug, Default)]
 struct KeyPanes {
-    /// Pane start (ns) → the pane's statistics, merged over every aggregate received.
-    panes: BTreeMap<u64, WindowStats>,
+    /// (pane start (ns), the pane's statistics merged over every aggregate received),
+    /// in ascending start order; a few entries (the panes of one window).
+    panes: VecDeque<(u64, WindowStats)>,
     /// The end of the next window of this key that has data (its entry in `due`).
     due: Option<u64>,
 }
@@ -97,11 +98,12 @@ impl WindowsState {
         }
         let key = agg.key;
         let k = self.keys.entry(key).or_default();
-        match k.panes.get_mut(&start) {
-            Some(s) => s.merge(&agg.stats),
-            None => {
-                k.panes.insert(start, agg.stats);
-            }
+        // Panes mostly arrive in order: search from the back.
+        let at = k.panes.iter().rposition(|(s, _)| *s <= start);
+        match at {
+            Some(i) if k.panes[i].0 == start => k.panes[i].1.merge(&agg.stats),
+            Some(i) => k.panes.insert(i + 1, (start, agg.stats)),
+            None => k.panes.push_front((start, agg.stats)),
         }
         if k.due.is_none_or(|d| first < d) {
             if let Some(d) = k.due.replace(first) {
@@ -147,8 +149,9 @@ impl WindowsState {
         };
         k.due = None;
         let start = end.saturating_sub(size);
-        let mut stats = WindowStats::default();
-        for (_, pane) in k.panes.range(start..end) {
+        let mut in_window = k.panes.iter().filter(|(s, _)| (start..end).contains(s));
+        let mut stats = in_window.next().map(|(_, p)| p.clone()).unwrap_or_default();
+        for (_, pane) in in_window {
             stats.merge(pane);
         }
         if has_data(&stats) {
@@ -163,11 +166,13 @@ impl WindowsState {
         }
         // The next window starts at `start + slide`: earlier panes are done.
         let keep_from = start.saturating_add(slide);
-        k.panes = k.panes.split_off(&keep_from);
+        while k.panes.front().is_some_and(|(s, _)| *s < keep_from) {
+            k.panes.pop_front();
+        }
         let next = k
             .panes
-            .first_key_value()
-            .map(|(&s, _)| s.saturating_add(slide).max(end.saturating_add(slide)));
+            .front()
+            .map(|&(s, _)| s.saturating_add(slide).max(end.saturating_add(slide)));
         match next {
             Some(next) if next > end => {
                 k.due = Some(next);
