@@ -612,3 +612,37 @@ fn unfinished_fragments_become_a_flood_alert() {
     assert_eq!(a.ts_ns, 110 * S);
     assert_eq!(run_unfinished(3), alerts);
 }
+
+/// A key's hopping windows of one epoch share its first window's query: with a history
+/// that is a multiple of the window length they are judged exactly as when every window
+/// queries on its own (a history of one more second changes nothing within 30 s).
+#[test]
+fn hopping_windows_of_an_epoch_share_one_query() {
+    let mut windows = Vec::new();
+    for key in 1..=3u8 {
+        for e in 2..=30u64 {
+            // 2 s windows every second; outliers on windows that do and do not tile.
+            let spike = (key == 1 && e == 21) || (key == 2 && e == 28) || (key == 3 && e == 25);
+            let mut w = window(host(key), e, if spike { 100_000 } else { packets_of(e) });
+            w.start_ns = (e - 2) * S;
+            windows.push(w);
+        }
+    }
+    let shared = DetectConfig {
+        history_ns: 3600 * S,
+        ..config()
+    };
+    let each = DetectConfig {
+        history_ns: 3601 * S,
+        ..config()
+    };
+    let reference = run(each, windows.clone(), 1);
+    assert!(
+        reference.iter().any(|a| a.window_start_ns % (2 * S) != 0),
+        "an alert on a window that does not tile: {reference:?}"
+    );
+    assert!(reference.len() >= 3, "{reference:?}");
+    for workers in [1, 2, 3] {
+        assert_eq!(run(shared.clone(), windows.clone(), workers), reference);
+    }
+}
