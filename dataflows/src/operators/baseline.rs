@@ -393,6 +393,22 @@ fn trailing<'scope>(
             }
             e
         })
+        .unary::<Cb<Vec<(BaselineKey, u64, Moments)>>, _, _, _>(
+            Pipeline,
+            "CombineEntries",
+            |_cap, _info| {
+                // Every tiling window also enters its granularity's one population key:
+                // sum each batch's entries per (key, time) before they are exchanged to
+                // that key's worker (the moments are a group, so this changes nothing
+                // but the traffic).
+                move |input, output| {
+                    input.for_each(|time, data| {
+                        differential_dataflow::consolidation::consolidate_updates(data);
+                        output.session(&time).give_container(data);
+                    });
+                }
+            },
+        )
         .as_collection();
     // Alerted windows come back 1 ns later and cancel their entries and exits (own key
     // and population: one flood window would otherwise inflate the population's spread).
