@@ -55,7 +55,7 @@
 //! against it, exactly as their own queries would (six times fewer differential
 //! updates with 60 s windows scored every 10 s).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::collection::AsCollection;
 use differential_dataflow::consolidation::consolidate;
@@ -73,7 +73,7 @@ use crate::baseline::{
     observe, score, BaselineKey, BaselineMode, Decayed, DetectConfig, Moments, Severity, Summary,
     Values, NO_HOUR,
 };
-use crate::hash::StableHasher;
+use crate::hash::{FastMap, StableHasher};
 use crate::packet::Addr;
 use crate::reassembly::{EventKind, ReassemblyEvent};
 use crate::window::{Granularity, WindowRecord};
@@ -333,7 +333,7 @@ fn trailing<'scope>(
             Pipeline,
             "FirstOfEpoch",
             move |_cap, _info| {
-                let mut queried: HashMap<BaselineKey, u64> = HashMap::new();
+                let mut queried: FastMap<BaselineKey, u64> = FastMap::default();
                 let mut swept = 0u64;
                 move |input, output| {
                     input.for_each(|time, data| {
@@ -444,7 +444,7 @@ fn trailing<'scope>(
                 let mut first_end = u64::MAX;
                 let mut pending: Pending = BTreeMap::new();
                 // Per key: the epoch of its last query and the baseline it chose.
-                let mut chosen_in_epoch: HashMap<BaselineKey, (u64, Chosen)> = HashMap::new();
+                let mut chosen_in_epoch: FastMap<BaselineKey, (u64, Chosen)> = FastMap::default();
                 let (mut swept, mut latest) = (0u64, 0u64);
                 move |(input, frontier), (firsts, firsts_frontier), output| {
                     input.for_each(|time, data| {
@@ -606,7 +606,7 @@ fn window_updates(
 #[derive(Debug)]
 pub struct DecayedBaselines {
     config: DetectConfig,
-    keys: HashMap<BaselineKey, Decayed>,
+    keys: FastMap<BaselineKey, Decayed>,
     last_sweep_ns: u64,
 }
 
@@ -615,7 +615,7 @@ impl DecayedBaselines {
     pub fn new(config: DetectConfig) -> Self {
         DecayedBaselines {
             config,
-            keys: HashMap::new(),
+            keys: FastMap::default(),
             last_sweep_ns: 0,
         }
     }

@@ -1,6 +1,6 @@
 //! Event-time tumbling and hopping windows: per-pane aggregates in, finished windows out.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::{Capability, Operator};
@@ -45,8 +45,10 @@ struct KeyPanes {
 pub struct WindowsState {
     config: WindowConfig,
     keys: FastMap<WindowKey, KeyPanes>,
-    /// (window end, key): the next window with data of every key.
-    due: BTreeSet<(u64, WindowKey)>,
+    /// Window end → keys whose next window with data ends there. An entry is stale
+    /// (skipped) when the key's `due` has moved since; ends are multiples of the slide,
+    /// so there are few buckets and scheduling a key is a push.
+    due: BTreeMap<u64, Vec<WindowKey>>,
     /// Every window ending at or before this has been emitted.
     closed_until: u64,
     stats: WindowsStats,
@@ -65,7 +67,7 @@ impl WindowsState {
         WindowsState {
             config,
             keys: FastMap::default(),
-            due: BTreeSet::new(),
+            due: BTreeMap::new(),
             closed_until: 0,
             stats: WindowsStats::default(),
         }
@@ -106,10 +108,8 @@ impl WindowsState {
             None => k.panes.push_front((start, agg.stats)),
         }
         if k.due.is_none_or(|d| first < d) {
-            if let Some(d) = k.due.replace(first) {
-                self.due.remove(&(d, key));
-            }
-            self.due.insert((first, key));
+            k.due = Some(first);
+            self.due.entry(first).or_default().push(key);
         }
         self.stats.peak_keys = self.stats.peak_keys.max(self.keys.len() as u64);
     }
@@ -119,22 +119,40 @@ impl WindowsState {
     /// never stamp records beyond the latest capture time they have read, so a frontier
     /// at or past a window's end means the input reached it.
     pub fn close(&mut self, frontier: u64, out: &mut Vec<WindowRecord>) {
-        while let Some(&(end, key)) = self.due.first() {
-            if end > frontier {
+        while let Some(entry) = self.due.first_entry() {
+            if *entry.key() > frontier {
                 break;
             }
-            self.due.pop_first();
-            self.emit(end, key, false, out);
+            let (end, keys) = entry.remove_entry();
+            self.emit_due(end, keys, false, out);
         }
         self.closed_until = self.closed_until.max(frontier);
+    }
+
+    /// Emits the windows ending at `end` of `keys` (one bucket of the schedule), in key
+    /// order, skipping stale entries.
+    fn emit_due(
+        &mut self,
+        end: u64,
+        mut keys: Vec<WindowKey>,
+        partial: bool,
+        out: &mut Vec<WindowRecord>,
+    ) {
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            if self.keys.get(&key).is_some_and(|k| k.due == Some(end)) {
+                self.emit(end, key, partial, out);
+            }
+        }
     }
 
     /// Emits every remaining window with data, in (end, key) order, and forgets all
     /// state. `end_of_input_ns` is the latest capture time of the whole input: windows
     /// ending after it are `partial`.
     pub fn drain(&mut self, end_of_input_ns: u64, out: &mut Vec<WindowRecord>) {
-        while let Some((end, key)) = self.due.pop_first() {
-            self.emit(end, key, end > end_of_input_ns, out);
+        while let Some((end, keys)) = self.due.pop_first() {
+            self.emit_due(end, keys, end > end_of_input_ns, out);
         }
         self.keys.clear();
         self.closed_until = u64::MAX;
@@ -176,7 +194,7 @@ impl WindowsState {
         match next {
             Some(next) if next > end => {
                 k.due = Some(next);
-                self.due.insert((next, key));
+                self.due.entry(next).or_default().push(key);
             }
             _ => {
                 self.keys.remove(&key);
