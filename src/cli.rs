@@ -110,6 +110,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration_ns)]
     pub window: u64,
 
+    /// Flows only: no windows (`windows.jsonl`) and no anomaly scoring (reassembly alerts
+    /// stay).
+    #[arg(long, conflicts_with_all = ["window_slide", "learn", "baseline_history", "alert_threshold"])]
+    pub no_windows: bool,
+
     /// Distance between window starts for hopping windows (default: the window length,
     /// i.e. tumbling windows); the window length must be a multiple of it.
     #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration_ns)]
@@ -198,7 +203,11 @@ impl AnalyzeArgs {
             active_timeout_ns: self.active_timeout,
             tcp_teardown: !self.no_tcp_teardown,
             tcp_linger_ns: self.tcp_linger,
-            window: Some(self.window_config()?),
+            window: if self.no_windows {
+                None
+            } else {
+                Some(self.window_config()?)
+            },
         })
     }
 }

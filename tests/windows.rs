@@ -296,3 +296,22 @@ fn hopping_windows_are_sums_of_tumbling_panes() {
     assert_eq!(partial.len(), 3, "the last three window ends are partial");
     assert_eq!(by_window(&hops), want);
 }
+
+/// `--no-windows`: the same flows, no windows file, no anomaly scoring.
+#[test]
+fn no_windows_gives_the_same_flows_and_no_windows() {
+    let Some(cap) = capture() else { return };
+    let cap = cap.display().to_string();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let with = tmp.path().join("with");
+    let without = tmp.path().join("without");
+    assert_ok(&analyze(&with, &["-w", "2", "-r", cap.as_str()]), "analyze");
+    assert_ok(
+        &analyze(&without, &["-w", "2", "--no-windows", "-r", cap.as_str()]),
+        "analyze --no-windows",
+    );
+    assert!(with.join("windows.jsonl").exists());
+    assert!(!without.join("windows.jsonl").exists());
+    assert_eq!(flow_lines(&with), flow_lines(&without));
+    assert!(!flow_lines(&without).is_empty());
+}
