@@ -9,6 +9,9 @@ use timely::dataflow::StreamVec;
 use crate::hash::FastMap;
 use crate::window::{PaneAgg, WindowConfig, WindowKey, WindowRecord, WindowStats};
 
+/// Keys whose windows are emitted per activation once the input has ended.
+const DRAIN_STEP: usize = 16_384;
+
 /// Counters of one worker's windows operator.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WindowsStats {
@@ -151,11 +154,39 @@ impl WindowsState {
     /// state. `end_of_input_ns` is the latest capture time of the whole input: windows
     /// ending after it are `partial`.
     pub fn drain(&mut self, end_of_input_ns: u64, out: &mut Vec<WindowRecord>) {
-        while let Some((end, keys)) = self.due.pop_first() {
+        while !self.drain_some(end_of_input_ns, usize::MAX, out) {}
+    }
+
+    /// Like [`WindowsState::drain`], a part at a time: emits the next windows in (end,
+    /// key) order, stopping once at least `limit` keys have been visited, and returns
+    /// true (with all state forgotten) when nothing is left.
+    pub fn drain_some(
+        &mut self,
+        end_of_input_ns: u64,
+        limit: usize,
+        out: &mut Vec<WindowRecord>,
+    ) -> bool {
+        let mut visited = 0usize;
+        while visited < limit {
+            let Some((end, mut keys)) = self.due.pop_first() else {
+                break;
+            };
+            keys.sort_unstable();
+            keys.dedup();
+            let rest = keys.split_off(keys.len().min(limit - visited));
+            visited += keys.len();
+            if !rest.is_empty() {
+                self.due.insert(end, rest);
+            }
             self.emit_due(end, keys, end > end_of_input_ns, out);
         }
-        self.keys.clear();
-        self.closed_until = u64::MAX;
+        if self.due.is_empty() {
+            self.keys.clear();
+            self.closed_until = u64::MAX;
+            true
+        } else {
+            false
+        }
     }
 
     /// Emits `key`'s window ending at `end` (if it has data), evicts the panes no later
@@ -296,12 +327,14 @@ impl<'scope> Windows<'scope> for StreamVec<'scope, u64, PaneAgg> {
         end_of_input: StreamVec<'scope, u64, u64>,
     ) -> StreamVec<'scope, u64, WindowRecord> {
         let pact = Exchange::new(|a: &PaneAgg| a.key.route());
+        let scope = self.scope();
         self.binary_frontier(
             end_of_input,
             pact,
             Pipeline,
             "Windows",
-            move |cap: Capability<u64>, _info| {
+            move |cap: Capability<u64>, info| {
+                let activator = scope.activator_for(info.address);
                 let mut cap = Some(cap);
                 let mut state = WindowsState::new(config);
                 let mut end_of_input_ns = 0u64;
@@ -318,9 +351,14 @@ impl<'scope> Windows<'scope> for StreamVec<'scope, u64, PaneAgg> {
                     let Some(held) = cap.as_mut() else { return };
                     let now = panes_frontier.frontier().iter().min().copied();
                     let finished = now.is_none() && ends_frontier.is_empty();
+                    // At the end, windows go out a part per activation, so that they (and
+                    // what downstream makes of them) are not all in flight at once.
+                    let mut drained = false;
                     match now {
                         Some(t) => state.close(t, &mut done),
-                        None if finished => state.drain(end_of_input_ns, &mut done),
+                        None if finished => {
+                            drained = state.drain_some(end_of_input_ns, DRAIN_STEP, &mut done);
+                        }
                         None => {}
                     }
                     // One session per window end, at `end - 1` (see the trait's doc).
@@ -338,7 +376,8 @@ impl<'scope> Windows<'scope> for StreamVec<'scope, u64, PaneAgg> {
                     drop(ready);
                     match now {
                         Some(t) if t > *held.time() => held.downgrade(&t),
-                        None if finished => cap = None,
+                        None if finished && drained => cap = None,
+                        None if finished => activator.activate(),
                         _ => {}
                     }
                 }
@@ -439,6 +478,36 @@ mod tests {
         // Each pane counted in exactly size / slide windows.
         let total: u64 = out.iter().map(|w| w.stats.bytes).sum();
         assert_eq!(total, 3 * 70);
+    }
+
+    #[test]
+    fn draining_in_parts_emits_the_same_windows_in_the_same_order() {
+        let fill = || {
+            let mut s = WindowsState::new(WindowConfig {
+                size_ns: 30,
+                slide_ns: 10,
+            });
+            for key in 1..=7u8 {
+                for p in 0..4u64 {
+                    s.insert(agg(host(key), 100 + 10 * p, 1, u64::from(key) + p));
+                }
+            }
+            s
+        };
+        let mut whole = Vec::new();
+        fill().drain(125, &mut whole);
+        assert!(whole.len() > 20, "{}", whole.len());
+        for limit in [1, 2, 3, 5, 100] {
+            let mut s = fill();
+            let mut parts = Vec::new();
+            let mut rounds = 0;
+            while !s.drain_some(125, limit, &mut parts) {
+                rounds += 1;
+                assert!(rounds < 1000);
+            }
+            assert_eq!(summary(&parts), summary(&whole), "limit {limit}");
+            assert_eq!(s.keys(), 0);
+        }
     }
 
     #[test]
