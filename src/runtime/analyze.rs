@@ -14,6 +14,7 @@ use flowtide_dataflows::baseline::DetectConfig;
 use flowtide_dataflows::flow::FlowRecord;
 use flowtide_dataflows::operators::{
     Detect, FlowTable, FlowTableConfig, FragAlerts, Reassemble, UnfinishedFragments, Windows,
+    WindowsState,
 };
 use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
@@ -250,7 +251,10 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 let windows = panes.windows(window, end_of_input);
                 (windows.clone(), windows)
             } else if tiling {
-                let scored = panes.windows(detect_window, end_of_input);
+                let scored = panes.windows_with(
+                    WindowsState::new(detect_window).tiling_partials(),
+                    end_of_input,
+                );
                 let size = window.size_ns;
                 let windows = scored
                     .clone()

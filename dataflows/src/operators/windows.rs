@@ -55,6 +55,8 @@ pub struct WindowsState {
     /// Every window ending at or before this has been emitted.
     closed_until: u64,
     stats: WindowsStats,
+    /// Emit a partial window only if it tiles time (see [`WindowsState::tiling_partials`]).
+    tiling_partials: bool,
 }
 
 /// True when a window with these statistics is worth reporting: it saw packets or flow
@@ -73,7 +75,18 @@ impl WindowsState {
             due: BTreeMap::new(),
             closed_until: 0,
             stats: WindowsStats::default(),
+            tiling_partials: false,
         }
+    }
+
+    /// Of the partial windows (those ending after the input), emit only the ones that tile
+    /// time (start a multiple of their length), for consumers that use nothing else: the
+    /// detector ignores partial windows and `windows.jsonl` takes the tiling ones, and a
+    /// key's hopping windows past the end of input are otherwise most of the windows
+    /// emitted at the end.
+    pub fn tiling_partials(mut self) -> Self {
+        self.tiling_partials = true;
+        self
     }
 
     fn slide(&self) -> u64 {
@@ -171,14 +184,19 @@ impl WindowsState {
             let Some((end, mut keys)) = self.due.pop_first() else {
                 break;
             };
-            keys.sort_unstable();
-            keys.dedup();
-            let rest = keys.split_off(keys.len().min(limit - visited));
-            visited += keys.len();
-            if !rest.is_empty() {
-                self.due.insert(end, rest);
+            // Descending, so that each part is taken off the end: a bucket of n keys
+            // drained in parts is sorted once and never shifted.
+            if !keys.is_sorted_by(|a, b| a >= b) {
+                keys.sort_unstable_by(|a, b| b.cmp(a));
             }
-            self.emit_due(end, keys, end > end_of_input_ns, out);
+            let take = keys.len().min(limit - visited);
+            let mut part = keys.split_off(keys.len() - take);
+            part.reverse();
+            visited += take;
+            if !keys.is_empty() {
+                self.due.insert(end, keys);
+            }
+            self.emit_due(end, part, end > end_of_input_ns, out);
         }
         if self.due.is_empty() {
             self.keys.clear();
@@ -198,12 +216,16 @@ impl WindowsState {
         };
         k.due = None;
         let start = end.saturating_sub(size);
-        let mut in_window = k.panes.iter().filter(|(s, _)| (start..end).contains(s));
-        let mut stats = in_window.next().map(|(_, p)| p.clone()).unwrap_or_default();
-        for (_, pane) in in_window {
-            stats.merge(pane);
+        let wanted = !(partial && self.tiling_partials && !start.is_multiple_of(size));
+        let mut stats = WindowStats::default();
+        if wanted {
+            let mut in_window = k.panes.iter().filter(|(s, _)| (start..end).contains(s));
+            stats = in_window.next().map(|(_, p)| p.clone()).unwrap_or_default();
+            for (_, pane) in in_window {
+                stats.merge(pane);
+            }
         }
-        if has_data(&stats) {
+        if wanted && has_data(&stats) {
             self.stats.windows += 1;
             out.push(WindowRecord {
                 key,
@@ -318,12 +340,28 @@ pub trait Windows<'scope> {
         config: WindowConfig,
         end_of_input: StreamVec<'scope, u64, u64>,
     ) -> StreamVec<'scope, u64, WindowRecord>;
+
+    /// Like [`Windows::windows`], with a state prepared by the caller (e.g.
+    /// [`WindowsState::tiling_partials`]).
+    fn windows_with(
+        self,
+        state: WindowsState,
+        end_of_input: StreamVec<'scope, u64, u64>,
+    ) -> StreamVec<'scope, u64, WindowRecord>;
 }
 
 impl<'scope> Windows<'scope> for StreamVec<'scope, u64, PaneAgg> {
     fn windows(
         self,
         config: WindowConfig,
+        end_of_input: StreamVec<'scope, u64, u64>,
+    ) -> StreamVec<'scope, u64, WindowRecord> {
+        self.windows_with(WindowsState::new(config), end_of_input)
+    }
+
+    fn windows_with(
+        self,
+        state: WindowsState,
         end_of_input: StreamVec<'scope, u64, u64>,
     ) -> StreamVec<'scope, u64, WindowRecord> {
         let pact = Exchange::new(|a: &PaneAgg| a.key.route());
@@ -336,7 +374,7 @@ impl<'scope> Windows<'scope> for StreamVec<'scope, u64, PaneAgg> {
             move |cap: Capability<u64>, info| {
                 let activator = scope.activator_for(info.address);
                 let mut cap = Some(cap);
-                let mut state = WindowsState::new(config);
+                let mut state = state;
                 let mut end_of_input_ns = 0u64;
                 let mut done: Vec<WindowRecord> = Vec::new();
                 move |(panes, panes_frontier), (ends, ends_frontier), output| {
@@ -508,6 +546,34 @@ mod tests {
             assert_eq!(summary(&parts), summary(&whole), "limit {limit}");
             assert_eq!(s.keys(), 0);
         }
+    }
+
+    #[test]
+    fn tiling_partials_drops_only_partial_windows_that_do_not_tile() {
+        let fill = |s: WindowsState| {
+            let mut s = s;
+            for p in 0..6u64 {
+                s.insert(agg(host(1), 100 + 10 * p, 1, 1 + p));
+            }
+            let mut out = Vec::new();
+            s.close(140, &mut out);
+            s.drain(145, &mut out);
+            out
+        };
+        let config = WindowConfig {
+            size_ns: 30,
+            slide_ns: 10,
+        };
+        let all = fill(WindowsState::new(config));
+        let some = fill(WindowsState::new(config).tiling_partials());
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|w| !w.partial || w.start_ns % 30 == 0)
+            .cloned()
+            .collect();
+        assert!(all.iter().any(|w| w.partial && w.start_ns % 30 != 0));
+        assert!(some.iter().any(|w| w.partial));
+        assert_eq!(summary(&some), summary(&expected));
     }
 
     #[test]
