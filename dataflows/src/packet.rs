@@ -87,9 +87,34 @@ impl Addr {
                 }
             }
             None => {
-                use std::fmt::Write;
-                // The longest IPv6 text (with an embedded IPv4 tail) is 45 bytes.
-                let _ = write!(t, "{}", std::net::Ipv6Addr::from(self.0));
+                // As the standard library writes an IPv6 address (RFC 5952): lowercase
+                // hex groups without leading zeros, the first longest run of two or
+                // more zero groups shortened to "::" (IPv4-mapped addresses took the
+                // branch above).
+                let g: [u16; 8] =
+                    std::array::from_fn(|i| u16::from_be_bytes([self.0[2 * i], self.0[2 * i + 1]]));
+                let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+                for (i, &x) in g.iter().enumerate() {
+                    if x == 0 {
+                        if run_len == 0 {
+                            run = i;
+                        }
+                        run_len += 1;
+                        if run_len > best_len {
+                            (best, best_len) = (run, run_len);
+                        }
+                    } else {
+                        run_len = 0;
+                    }
+                }
+                if best_len > 1 {
+                    t.hex_groups(&g[..best]);
+                    t.push(b':');
+                    t.push(b':');
+                    t.hex_groups(&g[best + best_len..]);
+                } else {
+                    t.hex_groups(&g);
+                }
             }
         }
         t
@@ -114,19 +139,23 @@ impl AddrText {
         }
     }
 
+    /// IPv6 groups in lowercase hex without leading zeros, separated by colons.
+    fn hex_groups(&mut self, groups: &[u16]) {
+        for (i, &x) in groups.iter().enumerate() {
+            if i > 0 {
+                self.push(b':');
+            }
+            let digits = (16 - x.leading_zeros()).div_ceil(4).max(1);
+            for d in (0..digits).rev() {
+                self.push(b"0123456789abcdef"[usize::from((x >> (4 * d)) & 0xf)]);
+            }
+        }
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever written.
         std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
-    }
-}
-
-impl std::fmt::Write for AddrText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        for b in s.bytes() {
-            self.push(b);
-        }
-        Ok(())
     }
 }
 
@@ -379,6 +408,32 @@ impl Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// IPv6 text as the standard library writes it, for addresses with zero groups
+        /// anywhere (each group zero with probability one half).
+        #[test]
+        fn ipv6_text_matches_the_standard_library(
+            groups in prop::array::uniform8(prop_oneof![Just(0u16), any::<u16>()]),
+        ) {
+            let mut bytes = [0u8; 16];
+            for (i, g) in groups.iter().enumerate() {
+                bytes[2 * i..2 * i + 2].copy_from_slice(&g.to_be_bytes());
+            }
+            let a = Addr::from_v6(bytes);
+            let text = a.text();
+            prop_assert_eq!(text.as_str(), a.to_ip().to_string());
+            prop_assert_eq!(a.to_string(), a.to_ip().to_string());
+        }
+
+        /// IPv4 text as the standard library writes it.
+        #[test]
+        fn ipv4_text_matches_the_standard_library(octets in any::<[u8; 4]>()) {
+            let text = Addr::from_v4(octets).text();
+            prop_assert_eq!(text.as_str(), std::net::Ipv4Addr::from(octets).to_string());
+        }
+    }
 
     #[test]
     fn addresses_print_like_the_standard_library() {

@@ -6,9 +6,8 @@
 //! The bytes are exactly those of the derived form (a struct with the fields below and
 //! the [`EventKind`] flattened into it); a test checks this for every kind.
 
-use flowtide_dataflows::packet::Addr;
 use flowtide_dataflows::reassembly::{EventKind, ReassemblyEvent};
-use flowtide_dataflows::time::NS_PER_SEC;
+use flowtide_dataflows::time::Iso8601;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 /// One line of `reassembly.jsonl`: when, which datagram, and the event's own fields
@@ -25,146 +24,6 @@ impl From<&ReassemblyEvent> for EventLine {
     }
 }
 
-/// Text written into a fixed buffer (an address or a timestamp).
-struct StackText<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> StackText<N> {
-    fn new() -> Self {
-        StackText {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, b: u8) {
-        self.buf[self.len] = b;
-        self.len += 1;
-    }
-
-    fn as_str(&self) -> &str {
-        // Only ASCII is ever written.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-/// An address as [`Addr`]'s `Display` writes it (dotted quad for IPv4-mapped addresses,
-/// the standard library's IPv6 form otherwise).
-fn addr_text(a: &Addr) -> StackText<48> {
-    let mut t = StackText::new();
-    match a.as_v4() {
-        Some(octets) => {
-            for (i, o) in octets.into_iter().enumerate() {
-                if i > 0 {
-                    t.buf[t.len] = b'.';
-                    t.len += 1;
-                }
-                if o >= 100 {
-                    t.buf[t.len] = b'0' + o / 100;
-                    t.len += 1;
-                }
-                if o >= 10 {
-                    t.buf[t.len] = b'0' + (o / 10) % 10;
-                    t.len += 1;
-                }
-                t.buf[t.len] = b'0' + o % 10;
-                t.len += 1;
-            }
-        }
-        None => {
-            // As the standard library writes an IPv6 address (RFC 5952): lowercase hex
-            // groups without leading zeros, the first longest run of two or more zero
-            // groups shortened to "::". (IPv4-mapped addresses took the branch above.)
-            let g: [u16; 8] =
-                std::array::from_fn(|i| u16::from_be_bytes([a.0[2 * i], a.0[2 * i + 1]]));
-            let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
-            for (i, &x) in g.iter().enumerate() {
-                if x == 0 {
-                    if run_len == 0 {
-                        run = i;
-                    }
-                    run_len += 1;
-                    if run_len > best_len {
-                        (best, best_len) = (run, run_len);
-                    }
-                } else {
-                    run_len = 0;
-                }
-            }
-            fn hex<const N: usize>(t: &mut StackText<N>, groups: &[u16]) {
-                for (i, &x) in groups.iter().enumerate() {
-                    if i > 0 {
-                        t.push(b':');
-                    }
-                    let digits = (16 - x.leading_zeros()).div_ceil(4).max(1);
-                    for d in (0..digits).rev() {
-                        t.push(b"0123456789abcdef"[usize::from((x >> (4 * d)) & 0xf)]);
-                    }
-                }
-            }
-            if best_len > 1 {
-                hex(&mut t, &g[..best]);
-                t.push(b':');
-                t.push(b':');
-                hex(&mut t, &g[best + best_len..]);
-            } else {
-                hex(&mut t, &g);
-            }
-        }
-    }
-    t
-}
-
-/// [`flowtide_dataflows::time::iso8601`] into a fixed buffer.
-fn iso8601_text(ts_ns: u64) -> StackText<30> {
-    let mut t = StackText::new();
-    // A u64 of nanoseconds ends in 2554: the year never needs the general routine's
-    // clamp to 9999, and days are never negative.
-    let secs = ts_ns / NS_PER_SEC;
-    let nanos = ts_ns % NS_PER_SEC;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // civil_from_days (Howard Hinnant), days since 1970-01-01, non-negative here.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    let b = &mut t.buf;
-    let mut put = |at: usize, width: usize, mut v: u64| {
-        for i in (0..width).rev() {
-            b[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, 4, y);
-    put(5, 2, m);
-    put(8, 2, d);
-    put(11, 2, rem / 3600);
-    put(14, 2, (rem / 60) % 60);
-    put(17, 2, rem % 60);
-    put(20, 9, nanos);
-    for (at, c) in [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-        (29, b'Z'),
-    ] {
-        b[at] = c;
-    }
-    t.len = 30;
-    t
-}
-
 impl Serialize for EventLine {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let e = &self.0;
@@ -179,10 +38,10 @@ impl Serialize for EventLine {
             _ => 2,
         };
         let mut s = serializer.serialize_struct("EventLine", 13 + extra)?;
-        s.serialize_field("ts", iso8601_text(e.ts_ns).as_str())?;
+        s.serialize_field("ts", Iso8601::of(e.ts_ns).as_str())?;
         s.serialize_field("ts_ns", &e.ts_ns)?;
-        s.serialize_field("src_ip", addr_text(&k.src).as_str())?;
-        s.serialize_field("dst_ip", addr_text(&k.dst).as_str())?;
+        s.serialize_field("src_ip", k.src.text().as_str())?;
+        s.serialize_field("dst_ip", k.dst.text().as_str())?;
         s.serialize_field("protocol", &k.protocol)?;
         s.serialize_field("ip_version", &k.ip_version)?;
         s.serialize_field("ip_id", &k.id)?;
@@ -256,9 +115,9 @@ impl Serialize for EventLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowtide_dataflows::packet::{Context, TunnelKind};
+    use flowtide_dataflows::packet::{Addr, Context, TunnelKind};
     use flowtide_dataflows::reassembly::{EvictReason, FragKey, Policy};
-    use flowtide_dataflows::time::iso8601;
+    use flowtide_dataflows::time::{iso8601, NS_PER_SEC};
     use serde::Serialize;
 
     /// The line as it was derived before the hand-written form.
