@@ -183,13 +183,18 @@ pub fn judge(
 ///     });
 ///     let key = WindowKey { granularity: Granularity::Host, src: Addr::from_v4([10, 0, 0, 5]),
 ///         ..Default::default() };
-///     // 20 quiet windows of 1 s, then one with 100 times the packets.
+///     // 20 quiet windows of 1 s, then a SYN flood: 100 times the packets, bytes, new
+///     // flows and SYNs (one metric alone cannot alert: each deviation is capped).
 ///     for i in 1..=21u64 {
 ///         let packets = if i == 21 { 5_000 } else { 50 + i % 3 };
+///         let mut flags = [0; 8];
+///         flags[0] = packets / 10;
+///         let stats = WindowStats { packets, bytes: 60 * packets, flows_started: packets / 10,
+///             flags, ..Default::default() };
 ///         let end = i * 1_000_000_000;
 ///         input.advance_to(end - 1);
 ///         input.send(WindowRecord { key, start_ns: end - 1_000_000_000, end_ns: end,
-///             partial: false, stats: WindowStats { packets, ..Default::default() } });
+///             partial: false, stats });
 ///     }
 /// });
 /// let alerts = alerts.lock().unwrap();
