@@ -177,6 +177,42 @@ fn fragment_overlap_evasion_raises_fragment_alerts() {
     }
 }
 
+/// Real SYN floods shorter than the learning phase: the history-free `syn_flood` rule
+/// names the victim service at default settings, with every worker count.
+#[test]
+fn short_real_syn_floods_raise_syn_flood_alerts() {
+    let Some(root) = corpus() else { return };
+    for (name, victim) in [
+        ("stopddos/pkt.TCP.synflood.spoofed.pcap", "10.10.10.10"),
+        ("stopddos/pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng", ""),
+    ] {
+        let cap = root.join(name).display().to_string();
+        let mut runs = Vec::new();
+        for workers in ["1", "2"] {
+            let tmp = tempfile::tempdir().expect("tmp");
+            assert_ok(
+                &analyze(tmp.path(), &["-w", workers, "-r", &cap]),
+                "analyze",
+            );
+            runs.push(alerts(tmp.path()));
+        }
+        assert_eq!(runs[0], runs[1], "{name}: same alerts with 1 and 2 workers");
+        let floods: Vec<_> = runs[0]
+            .iter()
+            .filter(|a| a["kind"] == "syn_flood")
+            .collect();
+        assert!(!floods.is_empty(), "{name}: {:?}", runs[0]);
+        for a in floods {
+            assert_eq!(a["granularity"], "service");
+            assert_eq!(a["proto"], "TCP");
+            if !victim.is_empty() {
+                assert_eq!(a["dest_ip"], victim);
+            }
+            assert!(a["metrics"][0]["value"].as_f64().unwrap_or(0.0) >= 1000.0);
+        }
+    }
+}
+
 /// A synthetic fragment flood under a small reassembly budget: one `frag_flood` alert
 /// per destination and bucket, not one per evicted datagram.
 #[test]

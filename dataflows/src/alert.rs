@@ -24,6 +24,8 @@ pub enum AlertKind {
     FragFlood,
     /// Fragments of a datagram that would exceed 65535 bytes.
     FragTooLarge,
+    /// A service flooded with half-open TCP connections (SYNs and hardly anything else).
+    SynFlood,
 }
 
 impl AlertKind {
@@ -35,6 +37,7 @@ impl AlertKind {
             AlertKind::FragOverlap => "frag_overlap",
             AlertKind::FragFlood => "frag_flood",
             AlertKind::FragTooLarge => "frag_too_large",
+            AlertKind::SynFlood => "syn_flood",
         }
     }
 }

@@ -417,7 +417,15 @@ pub struct DetectConfig {
     /// A fragment flood alert also when this many fragments towards one destination in
     /// one bucket did not become part of a reassembled datagram (0: off).
     pub frag_unfinished_threshold: u64,
+    /// A `syn_flood` alert for a service window with at least this many SYNs that are at
+    /// least [`SYN_FLOOD_SHARE`] of the packets sent to it (0: off). A rule that needs no
+    /// history, so it also works on captures shorter than the learning phase.
+    pub syn_flood_min: u64,
 }
+
+/// The share of a service window's packets that must carry SYN for a `syn_flood` alert:
+/// half-open connections only, no handshake completing, no data.
+pub const SYN_FLOOD_SHARE: f64 = 0.8;
 
 impl Default for DetectConfig {
     fn default() -> Self {
@@ -441,6 +449,7 @@ impl Default for DetectConfig {
             frag_bucket_ns: 10 * NS_PER_SEC,
             frag_flood_threshold: 100,
             frag_unfinished_threshold: 500,
+            syn_flood_min: 1000,
         }
     }
 }

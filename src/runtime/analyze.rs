@@ -13,8 +13,8 @@ use flowtide_dataflows::alert::Alert;
 use flowtide_dataflows::baseline::DetectConfig;
 use flowtide_dataflows::flow::FlowRecord;
 use flowtide_dataflows::operators::{
-    Detect, FlowTable, FlowTableConfig, FragAlerts, Reassemble, UnfinishedFragments, Windows,
-    WindowsState,
+    Detect, FlowTable, FlowTableConfig, FragAlerts, Reassemble, SynFloodAlerts,
+    UnfinishedFragments, Windows, WindowsState,
 };
 use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
@@ -265,7 +265,9 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 (windows, panes.windows(detect_window, end_of_input))
             };
             alerts = scored
+                .clone()
                 .detect_anomalies(shared.detect.clone())
+                .concat(scored.syn_flood_alerts(&shared.detect))
                 .concat(alerts);
             windows
                 .write_ordered_jsonl(

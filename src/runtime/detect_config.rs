@@ -22,6 +22,8 @@
 //!                        # ("0s": score the windows of windows.jsonl)
 //! upward = ["packets", "bytes", "flows_started", "syn_packets", "distinct_peers",
 //!           "distinct_dst_ports"]   # only an increase of these counts
+//! syn_flood_min = 1000   # SYNs in a service window, >= 80% of its packets: syn_flood
+//!                        # (0: off; needs no history)
 //! [score.weights]        # per metric; 0 disables a metric
 //! iat_mean_ms = 0.3
 //! pkt_size_mean = 0.4
@@ -94,6 +96,8 @@ pub struct ScoreSection {
     pub slide: Option<String>,
     /// Metrics of which only an increase counts.
     pub upward: Option<Vec<String>>,
+    /// SYNs in a service window that make a `syn_flood` alert (0: off).
+    pub syn_flood_min: Option<u64>,
     /// Weights by metric name.
     pub weights: BTreeMap<String, f64>,
     /// Absolute floors by metric name.
@@ -177,6 +181,9 @@ impl FileConfig {
         }
         if let Some(x) = s.relative_floor {
             c.relative_floor = x;
+        }
+        if let Some(n) = s.syn_flood_min {
+            c.syn_flood_min = n;
         }
         if let Some(x) = s.max_deviation {
             c.max_deviation = x;

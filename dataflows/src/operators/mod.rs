@@ -3,10 +3,12 @@
 pub mod baseline;
 pub mod flow_table;
 pub mod reassemble;
+pub mod syn_flood;
 pub mod windows;
 
 pub use crate::reassembly::ReassemblyConfig;
 pub use baseline::{Detect, FragAlerts, UnfinishedFragments};
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableStats};
 pub use reassemble::{Reassemble, ReassembleStats, ReassembleStatsHandle};
+pub use syn_flood::SynFloodAlerts;
 pub use windows::{Windows, WindowsState, WindowsStats};
