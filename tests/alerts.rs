@@ -90,9 +90,15 @@ fn syn_flood_raises_anomaly_alerts_on_the_victim_service() {
     let got = alerts(&out);
     let service: Vec<&serde_json::Value> = got
         .iter()
-        .filter(|a| a["granularity"] == "service" && a["dest_ip"] == "10.10.10.10")
+        .filter(|a| {
+            a["kind"] == "anomaly" && a["granularity"] == "service" && a["dest_ip"] == "10.10.10.10"
+        })
         .collect();
     assert!(!service.is_empty(), "no service alert: {:?}", got.first());
+    // The history-free rule sees the same flood.
+    assert!(got
+        .iter()
+        .any(|a| a["kind"] == "syn_flood" && a["dest_ip"] == "10.10.10.10"));
     let first_ts = records[0].0 * 1000;
     for a in &service {
         assert_eq!(a["kind"], "anomaly");
