@@ -13,8 +13,8 @@ use flowtide_dataflows::alert::Alert;
 use flowtide_dataflows::baseline::DetectConfig;
 use flowtide_dataflows::flow::FlowRecord;
 use flowtide_dataflows::operators::{
-    Detect, FlowTable, FlowTableConfig, FragAlerts, Reassemble, SynFloodAlerts,
-    UnfinishedFragments, Windows, WindowsState,
+    fragment_arrival, Detect, FlowTable, FlowTableConfig, FragAlerts, FragCount, Reassemble,
+    SynFloodAlerts, UnfinishedFragments, Windows, WindowsState,
 };
 use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
@@ -197,6 +197,10 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     // IP fragments travel on their own input, to the reassembler; everything else goes
     // straight to the flow table.
     let mut frag_input = InputHandle::<u64, CapacityContainerBuilder<Vec<Packet>>>::new();
+    // One light count per fragment, for the unfinished-fragment flood rule (so that the
+    // rule never copies a fragment's bytes).
+    let mut frag_arrivals = InputHandle::<u64, CapacityContainerBuilder<Vec<FragCount>>>::new();
+    let count_fragments = shared.detect.frag_unfinished_threshold > 0;
     // Each worker's latest capture time, sent once at the end and seen by every worker.
     let mut ends = InputHandle::<u64, CapacityContainerBuilder<Vec<u64>>>::new();
     let (flow_stats, frag_stats) = worker.dataflow::<u64, _, _>(|scope| {
@@ -204,15 +208,15 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         let fragments = scope.input_from(&mut frag_input);
         let end_of_input = scope.input_from(&mut ends).broadcast();
         let decoder = Decoder::default();
-        let unfinished = (shared.detect.frag_unfinished_threshold > 0).then(|| fragments.clone());
+        let unfinished = count_fragments.then(|| scope.input_from(&mut frag_arrivals));
         let (reassembled, events, frag_stats) = fragments.reassemble_fragments(
             end_of_input.clone(),
             crate::defrag::reassembly_config(args.frag_policy, args.frag_timeout, args.frag_memory),
             move |ip, ctx, p| decoder.decode_ip(ip, ctx, p).is_ok(),
         );
         let mut alerts = events.clone().frag_alerts(&shared.detect);
-        if let Some(fragments) = unfinished {
-            alerts = fragments
+        if let Some(arrivals) = unfinished {
+            alerts = arrivals
                 .unfinished_fragment_alerts(reassembled.clone(), &shared.detect)
                 .concat(alerts);
         }
@@ -336,6 +340,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let lag = (4 * args.tick).max(args.max_disorder);
     let mut batch: Vec<Packet> = Vec::with_capacity(BATCH);
     let mut frag_batch: Vec<Packet> = Vec::new();
+    let mut arrivals: Vec<FragCount> = Vec::new();
     // Time spent waiting for the dataflow to catch up (back-pressure).
     let mut held_back = Duration::ZERO;
     loop {
@@ -348,6 +353,11 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             batch.clear();
         }
         if !frag_batch.is_empty() {
+            if count_fragments {
+                arrivals.extend(frag_batch.iter().map(fragment_arrival));
+                frag_arrivals.send_batch(&mut arrivals);
+                arrivals.clear();
+            }
             frag_input.send_batch(&mut frag_batch);
             frag_batch.clear();
         }
@@ -355,6 +365,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             Some(t) if t > *input.time() => {
                 input.advance_to(t);
                 frag_input.advance_to(t);
+                frag_arrivals.advance_to(t);
                 ends.advance_to(t);
             }
             Some(_) => {}
@@ -385,6 +396,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     }
     drop(input);
     drop(frag_input);
+    drop(frag_arrivals);
     drop(ends);
     while !probe.done() {
         worker.step_or_park(None);

@@ -370,8 +370,10 @@ fn trailing<'scope>(
     // little history, such as a host never seen before).
     let population = config.population;
     let queries = split
-        .flat_map(|(k, p, query)| query.then_some((k, p)))
-        .flat_map(move |(k, p)| {
+        .flat_map(move |(k, p, query)| {
+            if !query {
+                return Vec::new();
+            }
             let at = p.at;
             let mut q = vec![
                 ((k, (k, p.clone())), at, 1isize),
@@ -454,32 +456,19 @@ fn trailing<'scope>(
                 move |(input, frontier), (firsts, firsts_frontier), output| {
                     input.for_each(|time, data| {
                         for d in data.drain(..) {
+                            let t = match &d {
+                                Ok((_, t, _)) => *t,
+                                Err((_, p)) => p.at,
+                            };
+                            let slot = || (time.delayed(&t, 0), Vec::new(), Vec::new());
                             match d {
-                                Ok((d, t, r)) => {
-                                    // Only the instant of the query counts; later times
-                                    // carry the retraction of the query, joined with
-                                    // later baselines.
-                                    if t != d.1.at {
-                                        continue;
-                                    }
-                                    pending
-                                        .entry(t)
-                                        .or_insert_with(|| {
-                                            (time.delayed(&t, 0), Vec::new(), Vec::new())
-                                        })
-                                        .1
-                                        .push((d, r));
+                                // Only the instant of the query counts; later times carry
+                                // the retraction of the query, joined with later baselines.
+                                Ok((d, t, r)) if t == d.1.at => {
+                                    pending.entry(t).or_insert_with(slot).1.push((d, r));
                                 }
-                                Err((k, p)) => {
-                                    let t = p.at;
-                                    pending
-                                        .entry(t)
-                                        .or_insert_with(|| {
-                                            (time.delayed(&t, 0), Vec::new(), Vec::new())
-                                        })
-                                        .2
-                                        .push((k, p));
-                                }
+                                Ok(_) => {}
+                                Err(kp) => pending.entry(t).or_insert_with(slot).2.push(kp),
                             }
                         }
                     });
@@ -803,7 +792,13 @@ impl<'scope> FragAlerts<'scope> for StreamVec<'scope, u64, ReassemblyEvent> {
 
 /// A fragment (`+1`) or a reassembled datagram (`−fragments`): destination, source,
 /// protocol, capture time, count.
-type FragCount = (Addr, Addr, u8, u64, i64);
+pub type FragCount = (Addr, Addr, u8, u64, i64);
+
+/// The count of one fragment received, for [`UnfinishedFragments`]: built where the
+/// fragments are read, so that counting never copies a fragment's bytes.
+pub fn fragment_arrival(p: &crate::packet::Packet) -> FragCount {
+    (p.dst, p.src, p.protocol, p.ts_ns, 1)
+}
 
 /// Per bucket: destination → (unfinished fragments, protocol, sources).
 type UnfinishedBucket = BTreeMap<Addr, (i64, u8, BTreeSet<Addr>)>;
@@ -816,7 +811,7 @@ pub trait UnfinishedFragments<'scope> {
     /// bucket raises a `frag_flood` alert at the bucket's end (timely time `end − 1`).
     /// A fragment flood whose datagrams never complete stays far below the eviction
     /// limits that `frag_alerts` watches, and its timeouts come a minute later.
-    /// `self` is the stream of fragments given to the reassembler.
+    /// `self` holds one [`fragment_arrival`] per fragment given to the reassembler.
     fn unfinished_fragment_alerts(
         self,
         reassembled: StreamVec<'scope, u64, crate::packet::Packet>,
@@ -824,7 +819,7 @@ pub trait UnfinishedFragments<'scope> {
     ) -> StreamVec<'scope, u64, Alert>;
 }
 
-impl<'scope> UnfinishedFragments<'scope> for StreamVec<'scope, u64, crate::packet::Packet> {
+impl<'scope> UnfinishedFragments<'scope> for StreamVec<'scope, u64, FragCount> {
     fn unfinished_fragment_alerts(
         self,
         reassembled: StreamVec<'scope, u64, crate::packet::Packet>,
@@ -833,9 +828,7 @@ impl<'scope> UnfinishedFragments<'scope> for StreamVec<'scope, u64, crate::packe
         let config = config.clone();
         let bucket = config.frag_bucket_ns.max(1);
         let threshold = config.frag_unfinished_threshold;
-        let received = self.flat_map(move |p| {
-            (threshold > 0).then_some((p.dst, p.src, p.protocol, p.ts_ns, 1i64))
-        });
+        let received = self;
         let done = reassembled.flat_map(move |p| {
             (threshold > 0 && p.fragments > 0).then_some((
                 p.dst,

@@ -7,7 +7,7 @@ pub mod syn_flood;
 pub mod windows;
 
 pub use crate::reassembly::ReassemblyConfig;
-pub use baseline::{Detect, FragAlerts, UnfinishedFragments};
+pub use baseline::{fragment_arrival, Detect, FragAlerts, FragCount, UnfinishedFragments};
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableStats};
 pub use reassemble::{Reassemble, ReassembleStats, ReassembleStatsHandle};
 pub use syn_flood::SynFloodAlerts;

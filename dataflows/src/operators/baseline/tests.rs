@@ -567,8 +567,7 @@ fn unfinished_fragments_become_a_flood_alert() {
         let out = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&out);
         timely::execute(timely::Config::process(workers), move |worker| {
-            let mut frags =
-                InputHandle::<u64, CapacityContainerBuilder<Vec<crate::packet::Packet>>>::new();
+            let mut frags = InputHandle::<u64, CapacityContainerBuilder<Vec<FragCount>>>::new();
             let mut done =
                 InputHandle::<u64, CapacityContainerBuilder<Vec<crate::packet::Packet>>>::new();
             let sink = Arc::clone(&sink);
@@ -587,9 +586,9 @@ fn unfinished_fragments_become_a_flood_alert() {
                     done.advance_to(t);
                     let mut p = frag_packet(100, 9, 0);
                     p.ts_ns = t;
-                    frags.send(p.clone());
+                    frags.send(fragment_arrival(&p));
                     p.dst = Addr::from_v4([10, 0, 0, 8]);
-                    frags.send(p.clone());
+                    frags.send(fragment_arrival(&p));
                     if i % 2 == 1 {
                         p.fragments = 2;
                         done.send(p);
