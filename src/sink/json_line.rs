@@ -60,10 +60,11 @@ impl Fields<'_> {
     }
 }
 
-macro_rules! whole {
+/// A bare value at the top level is written as a field's value would be.
+macro_rules! as_value {
     ($($name:ident: $t:ty),* $(,)?) => {
         $(fn $name(self, v: $t) -> Result<(), Error> {
-            value(&v, self.out)
+            ser::Serializer::$name(Value { out: self.out }, v)
         })*
     };
 }
@@ -79,7 +80,7 @@ impl<'a> ser::Serializer for Line<'a> {
     type SerializeStruct = Fields<'a>;
     type SerializeStructVariant = Impossible<(), Error>;
 
-    whole!(
+    as_value!(
         serialize_bool: bool,
         serialize_i8: i8,
         serialize_i16: i16,
@@ -94,19 +95,17 @@ impl<'a> ser::Serializer for Line<'a> {
         serialize_char: char,
         serialize_str: &str,
         serialize_bytes: &[u8],
+        serialize_unit_struct: &'static str,
     );
 
     fn serialize_none(self) -> Result<(), Error> {
-        value(&(), self.out)
+        Value { out: self.out }.null()
     }
     fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
         v.serialize(self)
     }
     fn serialize_unit(self) -> Result<(), Error> {
-        value(&(), self.out)
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
-        value(&(), self.out)
+        Value { out: self.out }.null()
     }
     fn serialize_unit_variant(
         self,
@@ -114,7 +113,7 @@ impl<'a> ser::Serializer for Line<'a> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), Error> {
-        value(variant, self.out)
+        Value { out: self.out }.string(variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
@@ -125,17 +124,12 @@ impl<'a> ser::Serializer for Line<'a> {
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
-        _index: u32,
+        name: &'static str,
+        index: u32,
         variant: &'static str,
         v: &T,
     ) -> Result<(), Error> {
-        self.out.push(b'{');
-        value(variant, self.out)?;
-        self.out.push(b':');
-        value(v, self.out)?;
-        self.out.push(b'}');
-        Ok(())
+        ser::Serializer::serialize_newtype_variant(Value { out: self.out }, name, index, variant, v)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
         Err(Error("a JSON line must be an object".into()))
