@@ -137,6 +137,70 @@ impl DirAcc {
     }
 }
 
+/// One direction's only packet, kept instead of a [`DirAcc`] while the direction has at
+/// most one (24 bytes): most flows of a network (DNS and NTP exchanges, scans, unanswered
+/// SYNs, ICMP echoes) never send a second packet in either direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LonePacket {
+    ts_ns: u64,
+    ip_len: u32,
+    frame_len: u32,
+    payload_len: u32,
+    fragments: u16,
+    tcp_flags: u8,
+    present: bool,
+}
+
+impl LonePacket {
+    /// The fields of `p` that a direction's statistics need.
+    #[inline]
+    pub fn of(p: &Packet) -> Self {
+        LonePacket {
+            ts_ns: p.ts_ns,
+            ip_len: p.ip_len,
+            frame_len: p.frame_len,
+            payload_len: p.payload_len,
+            fragments: p.fragments,
+            tcp_flags: p.tcp_flags,
+            present: true,
+        }
+    }
+
+    /// Whether the direction has its packet.
+    #[inline]
+    pub fn is_present(&self) -> bool {
+        self.present
+    }
+
+    /// The packet's capture time.
+    #[inline]
+    pub fn ts_ns(&self) -> u64 {
+        self.ts_ns
+    }
+
+    /// A packet with the fields kept (the others default).
+    pub fn packet(&self) -> Packet {
+        Packet {
+            ts_ns: self.ts_ns,
+            ip_len: self.ip_len,
+            frame_len: self.frame_len,
+            payload_len: self.payload_len,
+            fragments: self.fragments,
+            tcp_flags: self.tcp_flags,
+            ..Packet::default()
+        }
+    }
+
+    /// The accumulator the direction would have after its packets (none or this one).
+    pub fn acc(&self) -> DirAcc {
+        let mut acc = DirAcc::default();
+        if self.present {
+            acc.add(&self.packet());
+        }
+        acc
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +238,23 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_packet_accumulates_like_one_added_packet() {
+        let p = Packet {
+            ts_ns: 7,
+            ip_len: 1500,
+            frame_len: 1518,
+            payload_len: 1460,
+            tcp_flags: 0x18,
+            fragments: 3,
+            ..Default::default()
+        };
+        let mut direct = DirAcc::default();
+        direct.add(&p);
+        assert_eq!(LonePacket::of(&p).acc(), direct);
+        assert_eq!(LonePacket::default().acc(), DirAcc::default());
+    }
+
+    #[test]
     fn wide_sums_carry() {
         let mut s = Sum128::default();
         s.add(u128::from(u64::MAX));
@@ -181,6 +262,7 @@ mod tests {
         s.add(3 << 64);
         assert_eq!(s.get(), (4u128 << 64));
         assert_eq!(std::mem::size_of::<DirAcc>(), 128);
+        assert_eq!(std::mem::size_of::<LonePacket>(), 24);
         assert_eq!(std::mem::align_of::<DirAcc>(), 8);
     }
 }

@@ -2,6 +2,18 @@
 //! map, a timer heap of event-time deadlines, and (optionally) per-flow pane accumulators
 //! for the windows operator.
 //!
+//! ## Two tiers of flow state
+//! An open flow takes 160 bytes while each direction has at most one packet: its key,
+//! times and state, and each direction's only packet ([`LonePacket`]). That covers most
+//! flows of a network (DNS and NTP exchanges, scans, unanswered SYNs, ICMP echoes). With
+//! windows on, such a flow's current pane is derived from its lone packets when it is
+//! folded (the packets whose pane it is), so it needs no accumulator of its own.
+//!
+//! A direction's second packet moves the flow's statistics into a second slab of full
+//! accumulators ([`FullStats`], 288 bytes: two [`DirAcc`] and the bidirectional gaps,
+//! plus a 96-byte [`PaneAcc`] with windows on), built from the lone packets exactly as if
+//! every packet had been added to them.
+//!
 //! ## Ends
 //! A flow ends at the earliest of:
 //! - its idle deadline (last packet + idle timeout) → [`EndReason::Idle`];
@@ -25,11 +37,11 @@ use std::collections::{BTreeMap, BinaryHeap};
 use hashbrown::HashTable;
 
 use crate::flow::{EndReason, FlowRecord};
-use crate::flow_acc::{DirAcc, IatAcc};
+use crate::flow_acc::{DirAcc, IatAcc, LonePacket};
 use crate::flow_key::FlowKey;
 use crate::hash::TableHasher;
 use crate::packet::{proto, tcp, Packet};
-use crate::panes::{FlowSide, PaneAcc, PaneCombiner};
+use crate::panes::{FlowSide, PaneAcc, PaneCombiner, NO_PANE};
 use crate::time::NS_PER_SEC;
 use crate::window::{PaneAgg, WindowConfig};
 
@@ -82,8 +94,13 @@ const ORIENTED: u8 = 2;
 const FIN_LO: u8 = 4;
 const FIN_HI: u8 = 8;
 const CLOSED_BY_RST: u8 = 16;
+/// The flow's first packet travelled hi → lo.
+const FIRST_REV: u8 = 32;
 
-/// Per-flow state while the flow is open.
+/// `OpenFlow::full` of a flow whose directions have at most one packet each.
+const NO_FULL: u32 = u32::MAX;
+
+/// Per-flow state while the flow is open (160 bytes).
 #[derive(Clone, Debug)]
 struct OpenFlow {
     key: FlowKey,
@@ -93,16 +110,71 @@ struct OpenFlow {
     timer_ns: u64,
     /// When the TCP close completed (`u64::MAX` while open).
     close_ns: u64,
+    /// Start of the flow's current window pane, [`NO_PANE`] when it has none (windows off,
+    /// or folded since the flow's last packet).
+    pane_start: u64,
     /// Slot generation: tells this flow's timer and pane entries from a reused slot's.
     generation: u32,
+    /// Index of the flow's [`FullStats`], or [`NO_FULL`] while `lone` holds its packets.
+    full: u32,
     bits: u8,
     ip_version: u8,
+    /// While `full` is [`NO_FULL`]: the packet of each direction (lo → hi, hi → lo), if any.
+    lone: [LonePacket; 2],
+}
+
+/// The statistics of a flow that has sent a second packet in some direction (288 bytes).
+#[derive(Clone, Debug, Default)]
+struct FullStats {
     /// Packets travelling lo → hi.
     fwd: DirAcc,
     /// Packets travelling hi → lo.
     rev: DirAcc,
+    /// Gaps between consecutive packets of either direction.
     iat: IatAcc,
-    pane: PaneAcc,
+}
+
+/// A slab of [`FullStats`] (and, with windows on, a pane accumulator for each) with a
+/// free list.
+#[derive(Debug, Default)]
+struct FullSlab {
+    items: Vec<FullStats>,
+    /// With windows on, parallel to `items`; otherwise empty.
+    panes: Vec<PaneAcc>,
+    free: Vec<u32>,
+}
+
+impl FullSlab {
+    fn insert(&mut self, stats: FullStats, pane: Option<PaneAcc>) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.items[i as usize] = stats;
+                if let (Some(pane), Some(slot)) = (pane, self.panes.get_mut(i as usize)) {
+                    *slot = pane;
+                }
+                i
+            }
+            None => {
+                self.items.push(stats);
+                if let Some(pane) = pane {
+                    self.panes.push(pane);
+                }
+                u32::try_from(self.items.len() - 1).unwrap_or(NO_FULL)
+            }
+        }
+    }
+
+    fn release(&mut self, i: u32) {
+        if i != NO_FULL {
+            self.free.push(i);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.panes.clear();
+        self.free.clear();
+    }
 }
 
 impl OpenFlow {
@@ -113,24 +185,69 @@ impl OpenFlow {
             last_ns: p.ts_ns,
             timer_ns: u64::MAX,
             close_ns: u64::MAX,
+            pane_start: NO_PANE,
             generation,
-            bits: if forward { SRC_IS_LO } else { 0 },
+            full: NO_FULL,
+            bits: if forward { SRC_IS_LO } else { FIRST_REV },
             ip_version: p.ip_version,
-            fwd: DirAcc::default(),
-            rev: DirAcc::default(),
-            iat: IatAcc::default(),
-            pane: PaneAcc::default(),
+            lone: [LonePacket::default(); 2],
         }
     }
 
-    fn packets(&self) -> u64 {
-        u64::from(self.fwd.packets) + u64::from(self.rev.packets)
+    fn packets(&self, full: &FullSlab) -> u64 {
+        match full.items.get(self.full as usize) {
+            Some(f) => u64::from(f.fwd.packets) + u64::from(f.rev.packets),
+            None => self.lone.iter().map(|l| u64::from(l.is_present())).sum(),
+        }
     }
 
     /// True when one more packet could overflow a direction's 32-bit counters.
     #[inline]
-    fn is_full(&self) -> bool {
-        self.fwd.packets >= MAX_DIRECTION_PACKETS || self.rev.packets >= MAX_DIRECTION_PACKETS
+    fn is_full(&self, full: &FullSlab) -> bool {
+        full.items.get(self.full as usize).is_some_and(|f| {
+            f.fwd.packets >= MAX_DIRECTION_PACKETS || f.rev.packets >= MAX_DIRECTION_PACKETS
+        })
+    }
+
+    /// The gaps between the lone packets: one gap when both directions have theirs.
+    fn lone_iat(&self) -> IatAcc {
+        let mut iat = IatAcc::default();
+        if self.lone.iter().all(LonePacket::is_present) {
+            iat.add(self.last_ns.saturating_sub(self.first_ns));
+        }
+        iat
+    }
+
+    /// The pane accumulator of the pane starting at `start` that the lone packets make
+    /// (those of them in that pane), as if each had been added when it arrived.
+    fn lone_pane(&self, w: &WindowConfig, start: u64) -> PaneAcc {
+        let mut acc = PaneAcc {
+            start,
+            started: w.pane_start(self.first_ns) == start,
+            ..PaneAcc::default()
+        };
+        let first = usize::from(self.bits & FIRST_REV != 0);
+        for (dir, lone) in self.lone.iter().enumerate() {
+            if lone.is_present() && w.pane_start(lone.ts_ns()) == start {
+                // The second lone packet is the flow's second packet: its gap is the
+                // flow's only one.
+                let gap = (dir != first).then(|| self.last_ns.saturating_sub(self.first_ns));
+                acc.add(&lone.packet(), gap);
+            }
+        }
+        acc
+    }
+
+    /// The flow's statistics: its full accumulators, or those its lone packets make.
+    fn stats(&self, full: &FullSlab) -> FullStats {
+        match full.items.get(self.full as usize) {
+            Some(f) => f.clone(),
+            None => FullStats {
+                fwd: self.lone[0].acc(),
+                rev: self.lone[1].acc(),
+                iat: self.lone_iat(),
+            },
+        }
     }
 
     /// When and why the flow ends if no packet intervenes.
@@ -172,22 +289,36 @@ impl OpenFlow {
         }
     }
 
-    /// Accounts one packet; returns the gap to the flow's previous packet.
+    /// Accounts one packet; returns the gap to the flow's previous packet. A flow still
+    /// on lone packets must not have one in the packet's direction yet
+    /// ([`FlowTableState::promote`] first).
     #[inline]
-    fn add(&mut self, p: &Packet, forward: bool, c: &FlowTableConfig) -> Option<u64> {
-        let gap = if self.packets() == 0 {
+    fn add(
+        &mut self,
+        p: &Packet,
+        forward: bool,
+        c: &FlowTableConfig,
+        full: &mut FullSlab,
+    ) -> Option<u64> {
+        let gap = if self.packets(full) == 0 {
             None
         } else {
-            let g = p.ts_ns.saturating_sub(self.last_ns);
-            self.iat.add(g);
-            Some(g)
+            Some(p.ts_ns.saturating_sub(self.last_ns))
         };
-        self.last_ns = p.ts_ns;
-        if forward {
-            self.fwd.add(p);
-        } else {
-            self.rev.add(p);
+        let dir = usize::from(!forward);
+        if self.full == NO_FULL {
+            self.lone[dir] = LonePacket::of(p);
+        } else if let Some(f) = full.items.get_mut(self.full as usize) {
+            if let Some(g) = gap {
+                f.iat.add(g);
+            }
+            if forward {
+                f.fwd.add(p);
+            } else {
+                f.rev.add(p);
+            }
         }
+        self.last_ns = p.ts_ns;
         if self.key.protocol == proto::TCP && p.tcp_flags != 0 {
             self.track_tcp(p.tcp_flags, p.ts_ns, forward, c);
         }
@@ -216,12 +347,13 @@ impl OpenFlow {
         }
     }
 
-    fn finish(&self, end_ns: u64, end_reason: EndReason) -> FlowRecord {
+    fn finish(&self, end_ns: u64, end_reason: EndReason, full: &FullSlab) -> FlowRecord {
         let key = self.key;
+        let stats = self.stats(full);
         let (src, dst, src2dst, dst2src) = if self.bits & SRC_IS_LO != 0 {
-            (key.lo, key.hi, self.fwd.stats(), self.rev.stats())
+            (key.lo, key.hi, stats.fwd.stats(), stats.rev.stats())
         } else {
-            (key.hi, key.lo, self.rev.stats(), self.fwd.stats())
+            (key.hi, key.lo, stats.rev.stats(), stats.fwd.stats())
         };
         FlowRecord {
             key,
@@ -236,9 +368,28 @@ impl OpenFlow {
             end_reason,
             src2dst,
             dst2src,
-            bidirectional_iat: self.iat.stats(),
+            bidirectional_iat: stats.iat.stats(),
         }
     }
+}
+
+/// Folds the flow's current pane, if any, into the combiner: its full pane accumulator, or
+/// the one its lone packets make.
+fn fold_pane(
+    combiner: &mut PaneCombiner,
+    flow: &mut OpenFlow,
+    full: &mut FullSlab,
+    w: &WindowConfig,
+) {
+    if flow.pane_start == NO_PANE {
+        return;
+    }
+    let side = flow.side();
+    match full.panes.get_mut(flow.full as usize) {
+        Some(acc) => combiner.fold(&side, acc),
+        None => combiner.fold(&side, &mut flow.lone_pane(w, flow.pane_start)),
+    }
+    flow.pane_start = NO_PANE;
 }
 
 #[inline]
@@ -262,6 +413,8 @@ pub struct FlowTableState {
     index: HashTable<u32>,
     slots: Vec<OpenFlow>,
     free: Vec<u32>,
+    /// Full statistics of the flows that outgrew their lone packets.
+    full: FullSlab,
     timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
     /// For each open pane, the (slot, generation) of flows with traffic in it.
     pane_members: BTreeMap<u64, Vec<(u32, u32)>>,
@@ -297,7 +450,7 @@ impl FlowTableState {
             Some(slot) => {
                 let flow = &self.slots[slot as usize];
                 let (due, reason) = flow.due(&self.config);
-                if flow.is_full() {
+                if flow.is_full(&self.full) {
                     self.end(slot, p.ts_ns, EndReason::Active, out);
                     self.open(key, p, forward)
                 } else if p.ts_ns >= due {
@@ -315,27 +468,37 @@ impl FlowTableState {
         };
         let config = self.config;
         let flow = &mut self.slots[slot as usize];
-        if let Some(w) = config.window {
+        if let Some(w) = &config.window {
             // Fold the previous pane before this packet can change the orientation, so
             // a pane is keyed the same whether the frontier closed it first or not.
             let start = w.pane_start(p.ts_ns);
-            if flow.pane.start != start {
-                if !flow.pane.is_empty() {
-                    let side = flow.side();
-                    self.combiner.fold(&side, &mut flow.pane);
+            if flow.pane_start != start {
+                fold_pane(&mut self.combiner, flow, &mut self.full, w);
+                flow.pane_start = start;
+                if let Some(acc) = self.full.panes.get_mut(flow.full as usize) {
+                    // A flow with full statistics has had packets before this one.
+                    acc.start = start;
+                    acc.started = false;
                 }
-                flow.pane.start = start;
-                flow.pane.started = flow.packets() == 0;
                 self.pane_members
                     .entry(start)
                     .or_default()
                     .push((slot, flow.generation));
             }
         }
+        if flow.full == NO_FULL && flow.lone[usize::from(!forward)].is_present() {
+            // The direction's second packet: move to full statistics.
+            let stats = flow.stats(&self.full);
+            let pane = config
+                .window
+                .as_ref()
+                .map(|w| flow.lone_pane(w, flow.pane_start));
+            flow.full = self.full.insert(stats, pane);
+        }
         let was_closing = flow.close_ns != u64::MAX;
-        let gap = flow.add(p, forward, &config);
-        if config.window.is_some() {
-            flow.pane.add(p, gap);
+        let gap = flow.add(p, forward, &config, &mut self.full);
+        if let Some(acc) = self.full.panes.get_mut(flow.full as usize) {
+            acc.add(p, gap);
         }
         if !was_closing && flow.close_ns != u64::MAX {
             let (due, _) = flow.due(&config);
@@ -374,15 +537,17 @@ impl FlowTableState {
     /// Finishes the flow in `slot`.
     fn end(&mut self, slot: u32, end_ns: u64, reason: EndReason, out: &mut Vec<FlowRecord>) {
         let flow = &mut self.slots[slot as usize];
-        if self.config.window.is_some() {
+        if let Some(w) = &self.config.window {
+            fold_pane(&mut self.combiner, flow, &mut self.full, w);
             let side = flow.side();
-            self.combiner.fold(&side, &mut flow.pane);
             if reason != EndReason::EndOfInput {
                 self.combiner
                     .flow_ended(&side, end_ns, flow.last_ns.saturating_sub(flow.first_ns));
             }
         }
-        out.push(flow.finish(end_ns, reason));
+        out.push(flow.finish(end_ns, reason, &self.full));
+        self.full.release(flow.full);
+        flow.full = NO_FULL;
         flow.generation = flow.generation.wrapping_add(1);
         let key = flow.key;
         let slots = &self.slots;
@@ -431,9 +596,8 @@ impl FlowTableState {
             }
             for (slot, generation) in entry.remove() {
                 if let Some(flow) = self.slots.get_mut(slot as usize) {
-                    if flow.generation == generation && flow.pane.start == start {
-                        let side = flow.side();
-                        self.combiner.fold(&side, &mut flow.pane);
+                    if flow.generation == generation && flow.pane_start == start {
+                        fold_pane(&mut self.combiner, flow, &mut self.full, &w);
                     }
                 }
             }
@@ -486,6 +650,7 @@ impl FlowTableState {
         self.pane_members.clear();
         self.slots.clear();
         self.free.clear();
+        self.full.clear();
         let before = panes.len();
         self.combiner.take_all(panes);
         self.stats.panes += (panes.len() - before) as u64;
@@ -678,8 +843,12 @@ mod tests {
 mod size_tests {
     #[test]
     fn open_flow_state_stays_compact() {
-        // Key 56 + header 40 + two directions 2 × 128 + bidirectional gaps 32 + pane 96.
-        assert!(std::mem::size_of::<super::OpenFlow>() <= 480);
+        // Key 56 + times and pane 40 + generation, slab index and bits 16 + two lone
+        // packets 2 × 24.
+        assert_eq!(std::mem::size_of::<super::OpenFlow>(), 160);
         assert_eq!(std::mem::align_of::<super::OpenFlow>(), 8);
+        // Two directions 2 × 128 + bidirectional gaps 32.
+        assert_eq!(std::mem::size_of::<super::FullStats>(), 288);
+        assert_eq!(std::mem::size_of::<crate::panes::PaneAcc>(), 96);
     }
 }
