@@ -219,6 +219,51 @@ fn short_real_syn_floods_raise_syn_flood_alerts() {
     }
 }
 
+/// Real reflection floods shorter than the learning phase: the history-free rules name
+/// the victim (a host receiving SYN-ACKs it never asked for; UDP services receiving
+/// unanswered SNMP responses from over a thousand reflectors), with every worker count.
+#[test]
+fn short_real_reflection_floods_raise_rule_alerts() {
+    let Some(root) = corpus() else { return };
+    for (name, kind, granularity) in [
+        (
+            "stopddos/amp.TCP.reflection.SYNACK.pcap",
+            "syn_ack_reflection",
+            "host",
+        ),
+        (
+            "stopddos/amp.UDP.snmp.src161.pcapng",
+            "udp_flood",
+            "service",
+        ),
+    ] {
+        let cap = root.join(name).display().to_string();
+        let mut runs = Vec::new();
+        for workers in ["1", "2"] {
+            let tmp = tempfile::tempdir().expect("tmp");
+            assert_ok(
+                &analyze(tmp.path(), &["-w", workers, "-r", &cap]),
+                "analyze",
+            );
+            runs.push(alerts(tmp.path()));
+        }
+        assert_eq!(runs[0], runs[1], "{name}: same alerts with 1 and 2 workers");
+        assert!(!runs[0].is_empty(), "{name}: no alert");
+        for a in &runs[0] {
+            assert_eq!(a["kind"], kind, "{name}: {a}");
+            assert_eq!(a["granularity"], granularity, "{name}: {a}");
+            // The victim: the reflection's target (source of its SYN-ACK flows) or the
+            // UDP service the responses flood.
+            let victim = if granularity == "host" {
+                &a["src_ip"]
+            } else {
+                &a["dest_ip"]
+            };
+            assert_eq!(victim, "10.10.10.10", "{name}: {a}");
+        }
+    }
+}
+
 /// A synthetic fragment flood under a small reassembly budget: one `frag_flood` alert
 /// per destination and bucket, not one per evicted datagram.
 #[test]

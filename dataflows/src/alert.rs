@@ -26,6 +26,10 @@ pub enum AlertKind {
     FragTooLarge,
     /// A service flooded with half-open TCP connections (SYNs and hardly anything else).
     SynFlood,
+    /// A host receiving SYN-ACKs for connections it never opened.
+    SynAckReflection,
+    /// A UDP service receiving unanswered datagrams from very many sources.
+    UdpFlood,
 }
 
 impl AlertKind {
@@ -38,6 +42,8 @@ impl AlertKind {
             AlertKind::FragFlood => "frag_flood",
             AlertKind::FragTooLarge => "frag_too_large",
             AlertKind::SynFlood => "syn_flood",
+            AlertKind::SynAckReflection => "syn_ack_reflection",
+            AlertKind::UdpFlood => "udp_flood",
         }
     }
 }

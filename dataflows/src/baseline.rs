@@ -418,14 +418,17 @@ pub struct DetectConfig {
     /// one bucket did not become part of a reassembled datagram (0: off).
     pub frag_unfinished_threshold: u64,
     /// A `syn_flood` alert for a service window with at least this many SYNs that are at
-    /// least [`SYN_FLOOD_SHARE`] of the packets sent to it (0: off). A rule that needs no
-    /// history, so it also works on captures shorter than the learning phase.
+    /// least [`crate::rules::FLOOD_SHARE`] of the packets sent to it (0: off). A rule that
+    /// needs no history ([`crate::rules`]), so it also works on captures shorter than the
+    /// learning phase.
     pub syn_flood_min: u64,
+    /// A `syn_ack_reflection` alert for a host window with at least this many SYN-ACKs
+    /// making up its traffic (0: off; [`crate::rules::syn_ack_reflection`]).
+    pub syn_ack_reflection_min: u64,
+    /// A `udp_flood` alert for a UDP service window with unanswered datagrams from at least
+    /// this many distinct sources (0: off; [`crate::rules::udp_flood`]).
+    pub udp_flood_min_sources: u64,
 }
-
-/// The share of a service window's packets that must carry SYN for a `syn_flood` alert:
-/// half-open connections only, no handshake completing, no data.
-pub const SYN_FLOOD_SHARE: f64 = 0.8;
 
 impl Default for DetectConfig {
     fn default() -> Self {
@@ -450,6 +453,8 @@ impl Default for DetectConfig {
             frag_flood_threshold: 100,
             frag_unfinished_threshold: 500,
             syn_flood_min: 1000,
+            syn_ack_reflection_min: 1000,
+            udp_flood_min_sources: 1000,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod order;
 pub mod packet;
 pub mod panes;
 pub mod reassembly;
+pub mod rules;
 pub mod time;
 pub mod wide_batch;
 pub mod window;

@@ -14,7 +14,7 @@ use flowtide_dataflows::baseline::DetectConfig;
 use flowtide_dataflows::flow::FlowRecord;
 use flowtide_dataflows::operators::{
     fragment_arrival, Detect, FlowTable, FlowTableConfig, FragAlerts, FragCount, Reassemble,
-    SynFloodAlerts, UnfinishedFragments, Windows, WindowsState,
+    RuleAlerts, UnfinishedFragments, Windows, WindowsState,
 };
 use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
@@ -271,7 +271,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             alerts = scored
                 .clone()
                 .detect_anomalies(shared.detect.clone())
-                .concat(scored.syn_flood_alerts(&shared.detect))
+                .concat(scored.rule_alerts(&shared.detect))
                 .concat(alerts);
             windows
                 .write_ordered_jsonl(

@@ -23,7 +23,11 @@
 //! upward = ["packets", "bytes", "flows_started", "syn_packets", "distinct_peers",
 //!           "distinct_dst_ports"]   # only an increase of these counts
 //! syn_flood_min = 1000   # SYNs in a service window, >= 80% of its packets: syn_flood
-//!                        # (0: off; needs no history)
+//!                        # (0: off; needs no history, like the next two)
+//! syn_ack_reflection_min = 1000  # SYN-ACKs received by a host for connections it
+//!                                # never opened: syn_ack_reflection (0: off)
+//! udp_flood_min_sources = 1000   # distinct sources sending unanswered datagrams to one
+//!                                # UDP service: udp_flood (0: off)
 //! [score.weights]        # per metric; 0 disables a metric
 //! iat_mean_ms = 0.3
 //! pkt_size_mean = 0.4
@@ -98,6 +102,10 @@ pub struct ScoreSection {
     pub upward: Option<Vec<String>>,
     /// SYNs in a service window that make a `syn_flood` alert (0: off).
     pub syn_flood_min: Option<u64>,
+    /// SYN-ACKs in a host window that make a `syn_ack_reflection` alert (0: off).
+    pub syn_ack_reflection_min: Option<u64>,
+    /// Distinct sources in a UDP service window that make a `udp_flood` alert (0: off).
+    pub udp_flood_min_sources: Option<u64>,
     /// Weights by metric name.
     pub weights: BTreeMap<String, f64>,
     /// Absolute floors by metric name.
@@ -184,6 +192,12 @@ impl FileConfig {
         }
         if let Some(n) = s.syn_flood_min {
             c.syn_flood_min = n;
+        }
+        if let Some(n) = s.syn_ack_reflection_min {
+            c.syn_ack_reflection_min = n;
+        }
+        if let Some(n) = s.udp_flood_min_sources {
+            c.udp_flood_min_sources = n;
         }
         if let Some(x) = s.max_deviation {
             c.max_deviation = x;

@@ -932,7 +932,13 @@ fn frag_alert(
         (AlertKind::FragAmbiguity, _) => (1.0, Severity::High, "ambiguity"),
         (AlertKind::FragOverlap, _) => (1.0, Severity::High, "overlap_different"),
         (AlertKind::FragTooLarge, _) => (1.0, Severity::Medium, "too_large"),
-        (AlertKind::Anomaly | AlertKind::SynFlood, _) => return None,
+        (
+            AlertKind::Anomaly
+            | AlertKind::SynFlood
+            | AlertKind::SynAckReflection
+            | AlertKind::UdpFlood,
+            _,
+        ) => return None,
     };
     if (count as f64) < threshold {
         return None;

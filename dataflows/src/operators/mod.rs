@@ -3,12 +3,12 @@
 pub mod baseline;
 pub mod flow_table;
 pub mod reassemble;
-pub mod syn_flood;
+pub mod rule_alerts;
 pub mod windows;
 
 pub use crate::reassembly::ReassemblyConfig;
 pub use baseline::{fragment_arrival, Detect, FragAlerts, FragCount, UnfinishedFragments};
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableStats};
 pub use reassemble::{Reassemble, ReassembleStats, ReassembleStatsHandle};
-pub use syn_flood::SynFloodAlerts;
+pub use rule_alerts::RuleAlerts;
 pub use windows::{Windows, WindowsState, WindowsStats};
