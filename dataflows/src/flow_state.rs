@@ -169,12 +169,6 @@ impl FullSlab {
             self.free.push(i);
         }
     }
-
-    fn clear(&mut self) {
-        self.items.clear();
-        self.panes.clear();
-        self.free.clear();
-    }
 }
 
 impl OpenFlow {
@@ -565,6 +559,20 @@ impl FlowTableState {
     /// could extend it can still arrive), then closes the window panes that end at or
     /// before `frontier` into `panes`.
     pub fn expire(&mut self, frontier: u64, out: &mut Vec<FlowRecord>, panes: &mut Vec<PaneAgg>) {
+        self.expire_some(frontier, usize::MAX, out, panes);
+    }
+
+    /// Like [`FlowTableState::expire`], moving out at most `max_panes` (window key, pane)
+    /// aggregates of the closed panes; returns true when none is left to move out (the
+    /// caller calls again, with this or a later frontier, for the rest, so that a pane
+    /// of millions of keys is not in flight all at once).
+    pub fn expire_some(
+        &mut self,
+        frontier: u64,
+        max_panes: usize,
+        out: &mut Vec<FlowRecord>,
+        panes: &mut Vec<PaneAgg>,
+    ) -> bool {
         while let Some(Reverse((deadline, slot, generation))) = self.timers.peek().copied() {
             if deadline > frontier {
                 break;
@@ -584,10 +592,13 @@ impl FlowTableState {
                 self.timers.push(Reverse((due, slot, generation)));
             }
         }
-        self.close_panes(frontier, panes);
+        self.close_panes(frontier);
+        self.take_panes(max_panes, panes)
     }
 
-    fn close_panes(&mut self, frontier: u64, panes: &mut Vec<PaneAgg>) {
+    /// Folds the flows' accumulators of the panes that end at or before `frontier` and
+    /// closes those panes.
+    fn close_panes(&mut self, frontier: u64) {
         let Some(w) = self.config.window else { return };
         while let Some(entry) = self.pane_members.first_entry() {
             let start = *entry.key();
@@ -602,9 +613,15 @@ impl FlowTableState {
                 }
             }
         }
+        self.combiner.close(frontier);
+    }
+
+    /// Moves out up to `max` aggregates of closed panes; true when none is left.
+    fn take_panes(&mut self, max: usize, panes: &mut Vec<PaneAgg>) -> bool {
         let before = panes.len();
-        self.combiner.take_closed(frontier, panes);
+        let done = self.combiner.take(max, panes);
         self.stats.panes += (panes.len() - before) as u64;
+        done
     }
 
     /// Finishes every open flow at the end of input. `end_of_input_ns` is the latest
@@ -622,6 +639,7 @@ impl FlowTableState {
     }
 
     /// Like [`FlowTableState::drain`], a part at a time: finishes at most `max` flows
+    /// (and, once every flow is finished, moves out at most `max` pane aggregates)
     /// and returns true once every flow and pane is out (so that a caller can let the
     /// records flow downstream between parts instead of holding them all at once).
     pub fn drain_some(
@@ -647,14 +665,15 @@ impl FlowTableState {
         if !self.index.is_empty() {
             return false;
         }
-        self.pane_members.clear();
-        self.slots.clear();
-        self.free.clear();
-        self.full.clear();
-        let before = panes.len();
-        self.combiner.take_all(panes);
-        self.stats.panes += (panes.len() - before) as u64;
-        true
+        // Release the table's memory (not just its contents) for what comes downstream.
+        self.pane_members = BTreeMap::new();
+        self.slots = Vec::new();
+        self.free = Vec::new();
+        self.full = FullSlab::default();
+        self.index = HashTable::new();
+        self.timers = BinaryHeap::new();
+        self.combiner.close_all();
+        self.take_panes(max, panes)
     }
 
     /// Flows currently open.

@@ -9,6 +9,8 @@
 //! one [`PaneAgg`] per key. Everything is an exact integer sum, so the result does not
 //! depend on the order of folding.
 
+use std::collections::{BTreeMap, VecDeque};
+
 use crate::flow::count_flags;
 use crate::flow_acc::Sum128;
 use crate::hash::FastMap;
@@ -133,11 +135,40 @@ fn push_distinct<T: Ord + Copy>(v: &mut Vec<T>, x: T, compacted: &mut usize) {
     }
 }
 
-/// One worker's pane statistics under construction, per (window key, pane start).
+/// The keys of one open pane: their aggregates in a vector, indexed by key.
+#[derive(Debug, Default)]
+struct OpenPane {
+    index: FastMap<WindowKey, u32>,
+    builds: Vec<(WindowKey, PaneBuild)>,
+}
+
+impl OpenPane {
+    fn build(&mut self, key: WindowKey) -> &mut PaneBuild {
+        let builds = &mut self.builds;
+        let i = *self.index.entry(key).or_insert_with(|| {
+            builds.push((key, PaneBuild::default()));
+            u32::try_from(builds.len() - 1).unwrap_or(u32::MAX)
+        });
+        // `builds` holds the key's entry (so it is not empty); the index is below its
+        // length unless a pane had over 2³² keys, which cannot fit in memory.
+        let i = (i as usize).min(builds.len().saturating_sub(1));
+        &mut builds[i].1
+    }
+}
+
+/// One worker's pane statistics under construction, per pane start and window key.
+///
+/// Closed panes are moved out a part at a time ([`PaneCombiner::take`]): a pane of a
+/// flood from a million spoofed sources holds two million keys, and emitting them at once
+/// would put them all in flight (and in copies) downstream. A closed pane drops its index
+/// at once and gives back the memory of its aggregates as they go out.
 #[derive(Debug, Default)]
 pub struct PaneCombiner {
     slide_ns: u64,
-    panes: FastMap<(WindowKey, u64), PaneBuild>,
+    /// Open panes by start.
+    panes: BTreeMap<u64, OpenPane>,
+    /// Closed panes whose aggregates are not all taken out yet, oldest first.
+    closing: VecDeque<(u64, Vec<(WindowKey, PaneBuild)>)>,
 }
 
 impl PaneCombiner {
@@ -145,7 +176,8 @@ impl PaneCombiner {
     pub fn new(slide_ns: u64) -> Self {
         PaneCombiner {
             slide_ns: slide_ns.max(1),
-            panes: FastMap::default(),
+            panes: BTreeMap::new(),
+            closing: VecDeque::new(),
         }
     }
 
@@ -154,8 +186,9 @@ impl PaneCombiner {
         if acc.is_empty() {
             return;
         }
+        let pane = self.panes.entry(acc.start).or_default();
         for g in Granularity::ALL {
-            let b = self.panes.entry((side.key(g), acc.start)).or_default();
+            let b = pane.build(side.key(g));
             let s = &mut b.stats;
             s.packets += u64::from(acc.packets);
             s.bytes += acc.bytes;
@@ -191,37 +224,75 @@ impl PaneCombiner {
     /// Counts a flow that ended at `end_ns` after lasting `duration_ns`.
     pub fn flow_ended(&mut self, side: &FlowSide, end_ns: u64, duration_ns: u64) {
         let start = end_ns - end_ns % self.slide_ns;
+        let pane = self.panes.entry(start).or_default();
         for g in Granularity::ALL {
-            let s = &mut self.panes.entry((side.key(g), start)).or_default().stats;
+            let s = &mut pane.build(side.key(g)).stats;
             s.flows_ended += 1;
             s.ended_duration_sum_ns += u128::from(duration_ns);
         }
     }
 
+    /// Closes every pane that ends at or before `frontier_ns` (see [`PaneCombiner::take`]).
+    pub fn close(&mut self, frontier_ns: u64) {
+        let slide = self.slide_ns;
+        while let Some(entry) = self.panes.first_entry() {
+            if entry.key().saturating_add(slide) > frontier_ns {
+                break;
+            }
+            let (start, pane) = entry.remove_entry();
+            self.closing.push_back((start, pane.builds));
+        }
+    }
+
+    /// Closes every pane.
+    pub fn close_all(&mut self) {
+        self.close(u64::MAX);
+    }
+
+    /// Moves out up to `max` (window key, pane) aggregates of the closed panes; true when
+    /// none is left.
+    pub fn take(&mut self, max: usize, out: &mut Vec<PaneAgg>) -> bool {
+        let mut room = max;
+        while let Some((start, builds)) = self.closing.front_mut() {
+            let start = *start;
+            while room > 0 {
+                let Some((key, b)) = builds.pop() else { break };
+                out.push(finish(key, start, b));
+                room -= 1;
+            }
+            if builds.is_empty() {
+                self.closing.pop_front();
+                continue;
+            }
+            if builds.len() < builds.capacity() / 4 {
+                builds.shrink_to(builds.len() * 2);
+            }
+            return false;
+        }
+        true
+    }
+
     /// Moves out every pane that ends at or before `frontier_ns`.
     pub fn take_closed(&mut self, frontier_ns: u64, out: &mut Vec<PaneAgg>) {
-        let slide = self.slide_ns;
-        let closed = |start: u64| start.saturating_add(slide) <= frontier_ns;
-        for ((key, start), b) in self.panes.extract_if(|(_, start), _| closed(*start)) {
-            out.push(finish(key, start, b));
-        }
+        self.close(frontier_ns);
+        self.take(usize::MAX, out);
     }
 
     /// Moves out every pane.
     pub fn take_all(&mut self, out: &mut Vec<PaneAgg>) {
-        for ((key, start), b) in self.panes.drain() {
-            out.push(finish(key, start, b));
-        }
+        self.close_all();
+        self.take(usize::MAX, out);
     }
 
-    /// Panes under construction (keys × panes).
+    /// (Window key, pane) aggregates under construction or closed and not taken out.
     pub fn len(&self) -> usize {
-        self.panes.len()
+        self.panes.values().map(|p| p.builds.len()).sum::<usize>()
+            + self.closing.iter().map(|(_, b)| b.len()).sum::<usize>()
     }
 
-    /// True when no pane is under construction.
+    /// True when no pane is under construction or waiting to be taken out.
     pub fn is_empty(&self) -> bool {
-        self.panes.is_empty()
+        self.panes.is_empty() && self.closing.is_empty()
     }
 }
 

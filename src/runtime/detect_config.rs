@@ -297,7 +297,10 @@ mod tests {
         assert_eq!(c.weights[Metric::PktSizeMean as usize], 0.4);
         assert_eq!(c.floors[Metric::Packets as usize], 50.0);
         assert_eq!(c.frag_bucket_ns, 5 * NS_PER_SEC);
-        assert_eq!((c.syn_ack_reflection_min, c.udp_flood_min_sources), (500, 0));
+        assert_eq!(
+            (c.syn_ack_reflection_min, c.udp_flood_min_sources),
+            (500, 0)
+        );
         assert_eq!(c.syn_flood_min, 1000);
         c.validate().expect("valid");
     }

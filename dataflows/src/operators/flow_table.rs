@@ -136,11 +136,15 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                     for p in buffer.release(horizon) {
                         table.update(&p, &mut done);
                     }
-                    // At the end, flows go out a part per activation, so that the records
-                    // (and what downstream makes of them) are not all in flight at once.
+                    // Closed panes, and at the end flows, go out a part per activation, so
+                    // that the records (and what downstream makes of them) are not all in
+                    // flight at once: a pane of a spoofed-source flood has millions of keys.
                     let mut drained = false;
+                    let mut panes_out = true;
                     match now {
-                        Some(t) => table.expire(t, &mut done, &mut panes),
+                        Some(t) => {
+                            panes_out = table.expire_some(t, DRAIN_STEP, &mut done, &mut panes);
+                        }
                         None if finished => {
                             drained = table.drain_some(
                                 end_of_input_ns,
@@ -163,6 +167,9 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                     }
                     *stats.borrow_mut() = table.stats();
                     match now {
+                        // The rest of the closed panes go out at this time, before the
+                        // capability moves past them.
+                        Some(_) if !panes_out => activator.activate(),
                         Some(t) => held.downgrade(&t),
                         None if finished && drained => cap = None,
                         None if finished => activator.activate(),

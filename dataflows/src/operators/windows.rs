@@ -118,6 +118,12 @@ impl WindowsState {
         let k = self.keys.entry(key).or_default();
         // Panes mostly arrive in order: search from the back.
         let at = k.panes.iter().rposition(|(s, _)| *s <= start);
+        if k.panes.len() == k.panes.capacity() && !matches!(at, Some(i) if k.panes[i].0 == start) {
+            // Grow from one pane, doubling: most keys of a large population (a scan's
+            // or a spoofed flood's sources) have a single pane, and the deque's default
+            // first allocation holds four 224-byte panes.
+            k.panes.reserve_exact(k.panes.len().max(1));
+        }
         match at {
             Some(i) if k.panes[i].0 == start => k.panes[i].1.merge(&agg.stats),
             Some(i) => k.panes.insert(i + 1, (start, agg.stats)),
