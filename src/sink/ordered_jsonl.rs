@@ -246,7 +246,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
 }
 
 /// Lines waiting to be written beyond this many bytes go to sorted runs on disk.
-const SPILL_BYTES: usize = 64 << 20;
+const SPILL_BYTES: usize = 128 << 20;
 
 /// Run files of `out/flows.jsonl` are `out/.flows.jsonl.runN`.
 fn spill_prefix(path: &std::path::Path) -> PathBuf {
