@@ -616,8 +616,15 @@ impl FlowTableState {
         self.combiner.close(frontier);
     }
 
-    /// Moves out up to `max` aggregates of closed panes; true when none is left.
-    fn take_panes(&mut self, max: usize, panes: &mut Vec<PaneAgg>) -> bool {
+    /// True when pane aggregates wait to be moved out ([`FlowTableState::take_panes`]):
+    /// panes closed by the frontier, or flushed because they reached
+    /// [`crate::panes::FLUSH_KEYS`] keys.
+    pub fn panes_pending(&self) -> bool {
+        self.combiner.has_closed()
+    }
+
+    /// Moves out up to `max` aggregates of closed or flushed panes; true when none is left.
+    pub fn take_panes(&mut self, max: usize, panes: &mut Vec<PaneAgg>) -> bool {
         let before = panes.len();
         let done = self.combiner.take(max, panes);
         self.stats.panes += (panes.len() - before) as u64;
@@ -662,18 +669,22 @@ impl FlowTableState {
                 self.end(slot, u64::MAX, EndReason::EndOfInput, out);
             }
         }
-        if !self.index.is_empty() {
-            return false;
+        let flows_done = self.index.is_empty();
+        if flows_done {
+            // Release the table's memory (not just its contents) for what comes
+            // downstream.
+            self.pane_members = BTreeMap::new();
+            self.slots = Vec::new();
+            self.free = Vec::new();
+            self.full = FullSlab::default();
+            self.index = HashTable::new();
+            self.timers = BinaryHeap::new();
+            self.combiner.close_all();
         }
-        // Release the table's memory (not just its contents) for what comes downstream.
-        self.pane_members = BTreeMap::new();
-        self.slots = Vec::new();
-        self.free = Vec::new();
-        self.full = FullSlab::default();
-        self.index = HashTable::new();
-        self.timers = BinaryHeap::new();
-        self.combiner.close_all();
-        self.take_panes(max, panes)
+        // The panes go out `max` at a time once every flow is finished (and the table's
+        // memory is free): sending flushed ones earlier would build the windows'
+        // state while the table still holds its flows.
+        flows_done && self.take_panes(max, panes)
     }
 
     /// Flows currently open.

@@ -156,12 +156,19 @@ impl OpenPane {
     }
 }
 
+/// An open pane with this many keys is flushed: its aggregates so far go out as partial
+/// ones (the windows operator merges several aggregates of one key and pane, exactly),
+/// and it starts again empty.
+pub const FLUSH_KEYS: usize = 1 << 16;
+
 /// One worker's pane statistics under construction, per pane start and window key.
 ///
 /// Closed panes are moved out a part at a time ([`PaneCombiner::take`]): a pane of a
 /// flood from a million spoofed sources holds two million keys, and emitting them at once
 /// would put them all in flight (and in copies) downstream. A closed pane drops its index
-/// at once and gives back the memory of its aggregates as they go out.
+/// at once and gives back the memory of its aggregates as they go out. An open pane that
+/// reaches [`FLUSH_KEYS`] keys is flushed the same way, so the combiner's memory stays
+/// bounded whatever the number of keys; with fewer keys a pane goes out once, complete.
 #[derive(Debug, Default)]
 pub struct PaneCombiner {
     slide_ns: u64,
@@ -187,6 +194,10 @@ impl PaneCombiner {
             return;
         }
         let pane = self.panes.entry(acc.start).or_default();
+        if pane.builds.len() + Granularity::ALL.len() > FLUSH_KEYS {
+            let full = std::mem::take(pane);
+            self.closing.push_back((acc.start, full.builds));
+        }
         for g in Granularity::ALL {
             let b = pane.build(side.key(g));
             let s = &mut b.stats;
@@ -225,6 +236,10 @@ impl PaneCombiner {
     pub fn flow_ended(&mut self, side: &FlowSide, end_ns: u64, duration_ns: u64) {
         let start = end_ns - end_ns % self.slide_ns;
         let pane = self.panes.entry(start).or_default();
+        if pane.builds.len() + Granularity::ALL.len() > FLUSH_KEYS {
+            let full = std::mem::take(pane);
+            self.closing.push_back((start, full.builds));
+        }
         for g in Granularity::ALL {
             let s = &mut pane.build(side.key(g)).stats;
             s.flows_ended += 1;
@@ -284,6 +299,11 @@ impl PaneCombiner {
         self.take(usize::MAX, out);
     }
 
+    /// True when aggregates of closed (or flushed) panes wait to be taken out.
+    pub fn has_closed(&self) -> bool {
+        !self.closing.is_empty()
+    }
+
     /// (Window key, pane) aggregates under construction or closed and not taken out.
     pub fn len(&self) -> usize {
         self.panes.values().map(|p| p.builds.len()).sum::<usize>()
@@ -312,6 +332,50 @@ fn finish(key: WindowKey, pane_start_ns: u64, b: PaneBuild) -> PaneAgg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pane_of_many_keys_is_flushed_in_exact_partial_aggregates() {
+        let mut c = PaneCombiner::new(60);
+        let flows = FLUSH_KEYS as u32; // two keys of their own each: several flushes
+        for i in 0..flows {
+            let side = FlowSide {
+                src: Addr::from_v4((0x0a00_0000 + i).to_be_bytes()),
+                dst: Addr::from_v4([192, 0, 2, 1]),
+                dport: 53,
+                protocol: proto::UDP,
+            };
+            let mut acc = PaneAcc {
+                start: 0,
+                started: true,
+                ..Default::default()
+            };
+            acc.add(
+                &Packet {
+                    ip_len: 80,
+                    ..Default::default()
+                },
+                None,
+            );
+            c.fold(&side, &mut acc);
+            assert!(c.panes.values().all(|p| p.builds.len() <= FLUSH_KEYS));
+        }
+        let mut out = Vec::new();
+        c.take_all(&mut out);
+        let service: Vec<_> = out
+            .iter()
+            .filter(|a| a.key.granularity == Granularity::Service)
+            .collect();
+        assert!(service.len() >= 2, "the service key went out in parts");
+        let packets: u64 = service.iter().map(|a| a.stats.packets).sum();
+        let peers: usize = service.iter().map(|a| a.stats.peers.len()).sum();
+        assert_eq!((packets, peers), (u64::from(flows), flows as usize));
+        let hosts = out
+            .iter()
+            .filter(|a| a.key.granularity == Granularity::Host)
+            .count();
+        assert_eq!(hosts, flows as usize, "a host key goes out once");
+        assert!(c.is_empty());
+    }
 
     #[test]
     fn a_flow_counts_under_three_keys_and_ends_are_separate() {
