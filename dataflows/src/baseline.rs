@@ -428,6 +428,11 @@ pub struct DetectConfig {
     /// A `udp_flood` alert for a UDP service window with unanswered datagrams from at least
     /// this many distinct sources (0: off; [`crate::rules::udp_flood`]).
     pub udp_flood_min_sources: u64,
+    /// A window with fewer packets is too small to judge: it is not scored and does not
+    /// enter its key's own baseline (it still enters its population's, in trailing mode).
+    /// Keeps per-key state for the keys that have traffic to speak of: a spoofed-source
+    /// flood brings millions of keys of one packet each.
+    pub min_packets: u64,
 }
 
 impl Default for DetectConfig {
@@ -455,6 +460,7 @@ impl Default for DetectConfig {
             syn_flood_min: 1000,
             syn_ack_reflection_min: 1000,
             udp_flood_min_sources: 1000,
+            min_packets: 2,
         }
     }
 }

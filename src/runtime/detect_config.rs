@@ -28,6 +28,8 @@
 //!                                # never opened: syn_ack_reflection (0: off)
 //! udp_flood_min_sources = 1000   # distinct sources sending unanswered datagrams to one
 //!                                # UDP service: udp_flood (0: off)
+//! min_packets = 2        # smaller windows are not scored and stay out of their key's
+//!                        # own baseline (population only)
 //! [score.weights]        # per metric; 0 disables a metric
 //! iat_mean_ms = 0.3
 //! pkt_size_mean = 0.4
@@ -106,6 +108,8 @@ pub struct ScoreSection {
     pub syn_ack_reflection_min: Option<u64>,
     /// Distinct sources in a UDP service window that make a `udp_flood` alert (0: off).
     pub udp_flood_min_sources: Option<u64>,
+    /// Packets a window needs to be scored and to enter its key's own baseline.
+    pub min_packets: Option<u64>,
     /// Weights by metric name.
     pub weights: BTreeMap<String, f64>,
     /// Absolute floors by metric name.
@@ -198,6 +202,9 @@ impl FileConfig {
         }
         if let Some(n) = s.udp_flood_min_sources {
             c.udp_flood_min_sources = n;
+        }
+        if let Some(n) = s.min_packets {
+            c.min_packets = n;
         }
         if let Some(x) = s.max_deviation {
             c.max_deviation = x;

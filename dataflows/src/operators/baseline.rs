@@ -70,8 +70,8 @@ use timely::dataflow::StreamVec;
 
 use crate::alert::{explain_anomaly, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::{
-    observe, score, BaselineKey, BaselineMode, Decayed, DetectConfig, Moments, Severity, Summary,
-    Values, NO_HOUR,
+    observe, score, BaselineKey, BaselineMode, Decayed, DetectConfig, Metric, Moments, Severity,
+    Summary, Values, NO_HOUR,
 };
 use crate::hash::{FastMap, StableHasher};
 use crate::packet::Addr;
@@ -215,7 +215,11 @@ impl<'scope> Detect<'scope> for StreamVec<'scope, u64, WindowRecord> {
         let firsts = first_window_ends(windows.clone());
         match config.mode {
             BaselineMode::Trailing => trailing(windows, firsts, config),
-            BaselineMode::Decayed => decayed(windows, firsts, config),
+            BaselineMode::Decayed => {
+                let min = config.min_packets;
+                let judged = windows.filter(move |w: &WindowRecord| w.stats.packets >= min);
+                decayed(judged, firsts, config)
+            }
         }
     }
 }
@@ -330,10 +334,15 @@ fn trailing<'scope>(
             }
         },
     );
+    // Windows under `min_packets` are too small to judge: not scored, not in their own
+    // key's baseline (only in their population's).
+    let min_packets = i64::try_from(config.min_packets).unwrap_or(i64::MAX);
+    let judged = move |p: &Probe| p.values[Metric::Packets as usize].unwrap_or(0) >= min_packets;
     // The first window of a key in an epoch (see `epoch_of`) queries the baselines; the
     // key's later windows of the epoch (hopping windows) reuse what it found.
     let split = probes
         .clone()
+        .filter(move |(_, p)| judged(p))
         .unary::<Cb<Vec<(BaselineKey, Probe, bool)>>, _, _, _>(
             Pipeline,
             "FirstOfEpoch",
@@ -394,7 +403,10 @@ fn trailing<'scope>(
     let entries = probes
         .filter(|(_, p)| p.tiles())
         .flat_map(move |(k, p)| {
-            let mut e = window_updates(k, &p, history, 1).to_vec();
+            let mut e = Vec::with_capacity(4);
+            if judged(&p) {
+                e.extend(window_updates(k, &p, history, 1));
+            }
             if population {
                 e.extend(window_updates(population_of(&k), &p, history, 1));
             }

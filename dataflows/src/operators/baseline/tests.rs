@@ -505,9 +505,11 @@ fn capped_and_upward_deviations() {
     let mut weights = [0.0; crate::baseline::METRICS];
     weights[crate::baseline::Metric::Packets as usize] = 1.0;
     weights[crate::baseline::Metric::PktSizeMean as usize] = 1.0;
+    // Window 22 is under the default `min_packets`; this test is about deviations.
     let plain = DetectConfig {
         weights,
         history_ns: 3600 * S,
+        min_packets: 0,
         ..config()
     };
     let capped = DetectConfig {
@@ -644,4 +646,44 @@ fn hopping_windows_of_an_epoch_share_one_query() {
     for workers in [1, 2, 3] {
         assert_eq!(run(shared.clone(), windows.clone(), workers), reference);
     }
+}
+
+/// Windows under `min_packets` are not scored and stay out of their key's own baseline:
+/// a key of small windows raises nothing however its windows vary, and its first window
+/// over the minimum has no history of its own (it is judged on its own windows only
+/// once ten of them reached the minimum).
+#[test]
+fn windows_too_small_to_judge() {
+    let c = DetectConfig {
+        min_windows: 3,
+        min_packets: 10,
+        ..config()
+    };
+    // Key 1: 20 windows of 2 packets, then one of 9 packets of 100 times the size: all
+    // small, nothing alerts (with `min_packets = 0`, the last window is an outlier).
+    let mut windows: Vec<WindowRecord> = (1..=20).map(|e| window(host(1), e, 2)).collect();
+    let mut odd = window(host(1), 21, 9);
+    odd.stats.bytes *= 100;
+    windows.push(odd);
+    assert!(run(c.clone(), windows.clone(), 1).is_empty());
+    let all = DetectConfig {
+        min_packets: 0,
+        ..c.clone()
+    };
+    assert_eq!(run(all, windows.clone(), 1).len(), 1);
+    // Key 2: small windows, then windows of 100 packets: the first three big ones build
+    // the baseline (none is judged against the small ones), the fourth is judged.
+    let mut windows: Vec<WindowRecord> = (1..=10).map(|e| window(host(2), e, 3)).collect();
+    windows.extend((11..=14).map(|e| window(host(2), e, 100 + e)));
+    windows.push(window(host(2), 15, 5000));
+    let alerts = run(c, windows, 1);
+    assert_eq!(alerts.len(), 1);
+    let m = metric(&alerts[0], "packets");
+    assert_eq!(alerts[0].window_end_ns, 15 * S);
+    assert!(
+        alerts[0].explanation.ends_with("[4 windows]"),
+        "{}",
+        alerts[0].explanation
+    );
+    assert!((m.baseline_mean - 112.5).abs() < 1e-9, "{m:?}");
 }
