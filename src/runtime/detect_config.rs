@@ -284,6 +284,7 @@ mod tests {
             threshold = 6
             syn_ack_reflection_min = 500
             udp_flood_min_sources = 0
+            min_packets = 5
             [score.weights]
             syn_packets = 1.5
             [score.floors]
@@ -309,6 +310,7 @@ mod tests {
             (500, 0)
         );
         assert_eq!(c.syn_flood_min, 1000);
+        assert_eq!(c.min_packets, 5);
         c.validate().expect("valid");
     }
 
