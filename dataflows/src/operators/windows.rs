@@ -141,14 +141,58 @@ impl WindowsState {
     /// never stamp records beyond the latest capture time they have read, so a frontier
     /// at or past a window's end means the input reached it.
     pub fn close(&mut self, frontier: u64, out: &mut Vec<WindowRecord>) {
-        while let Some(entry) = self.due.first_entry() {
+        while !self.close_some(frontier, usize::MAX, out) {}
+    }
+
+    /// Like [`WindowsState::close`], a part at a time: emits the next windows ending at or
+    /// before `frontier` in (end, key) order, stopping once at least `limit` keys have
+    /// been visited, and returns true when none is left (a slide of a spoofed-source
+    /// flood closes a window for each of millions of keys).
+    pub fn close_some(&mut self, frontier: u64, limit: usize, out: &mut Vec<WindowRecord>) -> bool {
+        let mut visited = 0usize;
+        while visited < limit {
+            let Some(entry) = self.due.first_entry() else {
+                break;
+            };
             if *entry.key() > frontier {
                 break;
             }
             let (end, keys) = entry.remove_entry();
-            self.emit_due(end, keys, false, out);
+            visited += self.emit_part(end, keys, limit - visited, false, out);
         }
-        self.closed_until = self.closed_until.max(frontier);
+        let done = self
+            .due
+            .first_key_value()
+            .is_none_or(|(end, _)| *end > frontier);
+        if done {
+            self.closed_until = self.closed_until.max(frontier);
+        }
+        done
+    }
+
+    /// Emits up to `room` of the windows ending at `end` of `keys` (one bucket of the
+    /// schedule) and puts the rest of the bucket back; returns how many keys it took.
+    fn emit_part(
+        &mut self,
+        end: u64,
+        mut keys: Vec<WindowKey>,
+        room: usize,
+        partial: bool,
+        out: &mut Vec<WindowRecord>,
+    ) -> usize {
+        // Descending, so that each part is taken off the end: a bucket of n keys emitted
+        // in parts is sorted once and never shifted.
+        if !keys.is_sorted_by(|a, b| a >= b) {
+            keys.sort_unstable_by(|a, b| b.cmp(a));
+        }
+        let take = keys.len().min(room);
+        let mut part = keys.split_off(keys.len() - take);
+        part.reverse();
+        if !keys.is_empty() {
+            self.due.insert(end, keys);
+        }
+        self.emit_due(end, part, partial, out);
+        take
     }
 
     /// Emits the windows ending at `end` of `keys` (one bucket of the schedule), in key
@@ -187,22 +231,10 @@ impl WindowsState {
     ) -> bool {
         let mut visited = 0usize;
         while visited < limit {
-            let Some((end, mut keys)) = self.due.pop_first() else {
+            let Some((end, keys)) = self.due.pop_first() else {
                 break;
             };
-            // Descending, so that each part is taken off the end: a bucket of n keys
-            // drained in parts is sorted once and never shifted.
-            if !keys.is_sorted_by(|a, b| a >= b) {
-                keys.sort_unstable_by(|a, b| b.cmp(a));
-            }
-            let take = keys.len().min(limit - visited);
-            let mut part = keys.split_off(keys.len() - take);
-            part.reverse();
-            visited += take;
-            if !keys.is_empty() {
-                self.due.insert(end, keys);
-            }
-            self.emit_due(end, part, end > end_of_input_ns, out);
+            visited += self.emit_part(end, keys, limit - visited, end > end_of_input_ns, out);
         }
         if self.due.is_empty() {
             self.keys.clear();
@@ -395,11 +427,12 @@ impl<'scope> Windows<'scope> for StreamVec<'scope, u64, PaneAgg> {
                     let Some(held) = cap.as_mut() else { return };
                     let now = panes_frontier.frontier().iter().min().copied();
                     let finished = now.is_none() && ends_frontier.is_empty();
-                    // At the end, windows go out a part per activation, so that they (and
-                    // what downstream makes of them) are not all in flight at once.
+                    // Windows go out a part per activation, so that they (and what
+                    // downstream makes of them) are not all in flight at once.
                     let mut drained = false;
+                    let mut closed = true;
                     match now {
-                        Some(t) => state.close(t, &mut done),
+                        Some(t) => closed = state.close_some(t, DRAIN_STEP, &mut done),
                         None if finished => {
                             drained = state.drain_some(end_of_input_ns, DRAIN_STEP, &mut done);
                         }
@@ -419,6 +452,8 @@ impl<'scope> Windows<'scope> for StreamVec<'scope, u64, PaneAgg> {
                     }
                     drop(ready);
                     match now {
+                        // The rest go out at times before `t`: hold the capability.
+                        Some(_) if !closed => activator.activate(),
                         Some(t) if t > *held.time() => held.downgrade(&t),
                         None if finished && drained => cap = None,
                         None if finished => activator.activate(),
