@@ -315,3 +315,96 @@ fn no_windows_gives_the_same_flows_and_no_windows() {
     assert_eq!(flow_lines(&with), flow_lines(&without));
     assert!(!flow_lines(&without).is_empty());
 }
+
+/// A pcap (raw IPv4 link type) of `n` TCP SYNs from distinct sources to 192.0.2.1:80,
+/// 10 000 a second: a spoofed-source SYN flood.
+fn spoofed_syn_flood(path: &Path, n: u32) {
+    let mut b: Vec<u8> = Vec::with_capacity(24 + n as usize * 56);
+    for x in [
+        0xa1b2_c3d4u32.to_le_bytes().as_slice(),
+        &2u16.to_le_bytes(),
+        &4u16.to_le_bytes(),
+    ] {
+        b.extend_from_slice(x);
+    }
+    for x in [0u32, 0, 65_535, 101] {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    for i in 0..n {
+        let us = u64::from(i) * 100;
+        b.extend_from_slice(&(1_700_000_000 + (us / 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&40u32.to_le_bytes());
+        b.extend_from_slice(&40u32.to_le_bytes());
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
+        ip[4..6].copy_from_slice(&(i as u16).to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&(0x0b00_0000 + i).to_be_bytes());
+        ip[16..20].copy_from_slice(&[192, 0, 2, 1]);
+        let mut tcp = [0u8; 20];
+        tcp[0..2].copy_from_slice(&(1024 + (i % 60_000) as u16).to_be_bytes());
+        tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+        tcp[4..8].copy_from_slice(&i.to_be_bytes());
+        tcp[12] = 0x50;
+        tcp[13] = 0x02;
+        tcp[14..16].copy_from_slice(&65_535u16.to_be_bytes());
+        b.extend_from_slice(&ip);
+        b.extend_from_slice(&tcp);
+    }
+    std::fs::write(path, b).expect("write pcap");
+}
+
+/// A spoofed-source flood puts over 65 536 window keys in one pane on one worker, which
+/// the pane combiner flushes as partial aggregates: the windows are the same with one
+/// worker (flushes) and two (fewer or none), and count every source exactly.
+#[test]
+fn spoofed_flood_windows_are_exact_whatever_the_flushes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cap = tmp.path().join("flood.pcap");
+    let n = 50_000u32; // 5 s: 100 000 host and channel keys in the first 10 s pane
+    spoofed_syn_flood(&cap, n);
+    let cap = cap.display().to_string();
+    let mut runs = Vec::new();
+    for workers in ["1", "2"] {
+        let out = tmp.path().join(format!("w{workers}"));
+        assert_ok(&analyze(&out, &["-w", workers, "-r", &cap]), "analyze");
+        runs.push((jsonl_lines(&out, "windows"), jsonl_lines(&out, "alerts")));
+    }
+    assert_eq!(
+        runs[0], runs[1],
+        "same windows and alerts with 1 and 2 workers"
+    );
+    let lines: Vec<Value> = runs[0]
+        .0
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let hosts: Vec<&Value> = lines
+        .iter()
+        .filter(|w| w["granularity"] == "host")
+        .collect();
+    assert_eq!(hosts.len(), n as usize, "one window per spoofed source");
+    assert!(hosts
+        .iter()
+        .all(|w| w["packets"] == 1 && w["syn_packets"] == 1));
+    let services: Vec<&Value> = lines
+        .iter()
+        .filter(|w| w["granularity"] == "service")
+        .collect();
+    assert_eq!(services.len(), 1);
+    let s = services[0];
+    assert_eq!(
+        (
+            &s["packets"],
+            &s["syn_packets"],
+            &s["distinct_peers"],
+            &s["flows_started"]
+        ),
+        (&n.into(), &n.into(), &n.into(), &n.into())
+    );
+    let alerts = &runs[0].1;
+    assert!(!alerts.is_empty() && alerts.iter().all(|a| a.contains("\"syn_flood\"")));
+}
