@@ -183,6 +183,23 @@ fn fragment_overlap_evasion_raises_fragment_alerts() {
     }
 }
 
+/// The alerts of a corpus capture at default settings, checked to be the same with 1 and
+/// 2 workers.
+fn same_alerts_with_1_and_2_workers(root: &Path, name: &str) -> Vec<serde_json::Value> {
+    let cap = root.join(name).display().to_string();
+    let mut runs = Vec::new();
+    for workers in ["1", "2"] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        assert_ok(
+            &analyze(tmp.path(), &["-w", workers, "-r", &cap]),
+            "analyze",
+        );
+        runs.push(alerts(tmp.path()));
+    }
+    assert_eq!(runs[0], runs[1], "{name}: same alerts with 1 and 2 workers");
+    runs.swap_remove(0)
+}
+
 /// Real SYN floods shorter than the learning phase: the history-free `syn_flood` rule
 /// names the victim service at default settings, with every worker count.
 #[test]
@@ -192,22 +209,9 @@ fn short_real_syn_floods_raise_syn_flood_alerts() {
         ("stopddos/pkt.TCP.synflood.spoofed.pcap", "10.10.10.10"),
         ("stopddos/pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng", ""),
     ] {
-        let cap = root.join(name).display().to_string();
-        let mut runs = Vec::new();
-        for workers in ["1", "2"] {
-            let tmp = tempfile::tempdir().expect("tmp");
-            assert_ok(
-                &analyze(tmp.path(), &["-w", workers, "-r", &cap]),
-                "analyze",
-            );
-            runs.push(alerts(tmp.path()));
-        }
-        assert_eq!(runs[0], runs[1], "{name}: same alerts with 1 and 2 workers");
-        let floods: Vec<_> = runs[0]
-            .iter()
-            .filter(|a| a["kind"] == "syn_flood")
-            .collect();
-        assert!(!floods.is_empty(), "{name}: {:?}", runs[0]);
+        let found = same_alerts_with_1_and_2_workers(&root, name);
+        let floods: Vec<_> = found.iter().filter(|a| a["kind"] == "syn_flood").collect();
+        assert!(!floods.is_empty(), "{name}: {:?}", found);
         for a in floods {
             assert_eq!(a["granularity"], "service");
             assert_eq!(a["proto"], "TCP");
@@ -237,19 +241,9 @@ fn short_real_reflection_floods_raise_rule_alerts() {
             "service",
         ),
     ] {
-        let cap = root.join(name).display().to_string();
-        let mut runs = Vec::new();
-        for workers in ["1", "2"] {
-            let tmp = tempfile::tempdir().expect("tmp");
-            assert_ok(
-                &analyze(tmp.path(), &["-w", workers, "-r", &cap]),
-                "analyze",
-            );
-            runs.push(alerts(tmp.path()));
-        }
-        assert_eq!(runs[0], runs[1], "{name}: same alerts with 1 and 2 workers");
-        assert!(!runs[0].is_empty(), "{name}: no alert");
-        for a in &runs[0] {
+        let found = same_alerts_with_1_and_2_workers(&root, name);
+        assert!(!found.is_empty(), "{name}: no alert");
+        for a in &found {
             assert_eq!(a["kind"], kind, "{name}: {a}");
             assert_eq!(a["granularity"], granularity, "{name}: {a}");
             // The victim: the reflection's target (source of its SYN-ACK flows) or the
