@@ -52,7 +52,7 @@ fn packet(n: u32, i: u32) -> Packet {
     let client_addr = Addr::from_v4([10, 1, (n / 60_000) as u8, 1]);
     let client = (if n < 60_000 { client.0 } else { client_addr }, client.1);
     let server = (Addr::from_v4([192, 0, 2, 1]), 443u16);
-    let ((src, sport), (dst, dport)) = if i % 2 == 0 {
+    let ((src, sport), (dst, dport)) = if i.is_multiple_of(2) {
         (client, server)
     } else {
         (server, client)
