@@ -2,9 +2,10 @@
 //! allocator that tracks the bytes in use (allocation sizes, not timings, so the figures
 //! are the same on every run and machine word size).
 //!
-//! A million flows are opened between one pair of hosts (distinct source ports), so that
-//! the window-key aggregates stay a handful and the figures are the table's own: its
-//! slab of open flows, index, timer heap and, with windows on, the pane accumulators.
+//! A million flows are opened between 17 client hosts and one server (distinct source
+//! ports), so that the window-key aggregates stay a handful and the figures are the
+//! table's own: its slabs of open flows, index, timer heap and, with windows on, the pane
+//! accumulators and pane members.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,10 +48,12 @@ const FLOWS: u32 = 1_000_000;
 
 /// Packet `i` of a flow `n`: from the client for even `i`, from the server for odd `i`.
 fn packet(n: u32, i: u32) -> Packet {
-    let client = (Addr::from_v4([10, 0, 0, 1]), 1024 + (n % 60_000) as u16);
-    // Vary the client address every 60 000 flows so that every flow key is distinct.
-    let client_addr = Addr::from_v4([10, 1, (n / 60_000) as u8, 1]);
-    let client = (if n < 60_000 { client.0 } else { client_addr }, client.1);
+    // A new client address every 60 000 flows (ports 1024..61024), so that every flow
+    // key is distinct.
+    let client = (
+        Addr::from_v4([10, 1, (n / 60_000) as u8, 1]),
+        1024 + (n % 60_000) as u16,
+    );
     let server = (Addr::from_v4([192, 0, 2, 1]), 443u16);
     let ((src, sport), (dst, dport)) = if i.is_multiple_of(2) {
         (client, server)
