@@ -616,14 +616,8 @@ impl FlowTableState {
         self.combiner.close(frontier);
     }
 
-    /// True when pane aggregates wait to be moved out ([`FlowTableState::take_panes`]):
-    /// panes closed by the frontier, or flushed because they reached
-    /// [`crate::panes::FLUSH_KEYS`] keys.
-    pub fn panes_pending(&self) -> bool {
-        self.combiner.has_closed()
-    }
-
-    /// Moves out up to `max` aggregates of closed or flushed panes; true when none is left.
+    /// Moves out up to `max` aggregates of panes closed by the frontier or flushed because
+    /// they reached [`crate::panes::FLUSH_KEYS`] keys; true when none is left.
     pub fn take_panes(&mut self, max: usize, panes: &mut Vec<PaneAgg>) -> bool {
         let before = panes.len();
         let done = self.combiner.take(max, panes);

@@ -299,11 +299,6 @@ impl PaneCombiner {
         self.take(usize::MAX, out);
     }
 
-    /// True when aggregates of closed (or flushed) panes wait to be taken out.
-    pub fn has_closed(&self) -> bool {
-        !self.closing.is_empty()
-    }
-
     /// (Window key, pane) aggregates under construction or closed and not taken out.
     pub fn len(&self) -> usize {
         self.panes.values().map(|p| p.builds.len()).sum::<usize>()
