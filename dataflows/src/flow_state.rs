@@ -31,6 +31,7 @@
 //! `src` is the sender of the first packet, corrected once to the TCP initiator when a
 //! SYN (sender = initiator) or SYN-ACK (sender = responder) shows who it is.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
@@ -233,14 +234,14 @@ impl OpenFlow {
     }
 
     /// The flow's statistics: its full accumulators, or those its lone packets make.
-    fn stats(&self, full: &FullSlab) -> FullStats {
+    fn stats<'a>(&self, full: &'a FullSlab) -> Cow<'a, FullStats> {
         match full.items.get(self.full as usize) {
-            Some(f) => f.clone(),
-            None => FullStats {
+            Some(f) => Cow::Borrowed(f),
+            None => Cow::Owned(FullStats {
                 fwd: self.lone[0].acc(),
                 rev: self.lone[1].acc(),
                 iat: self.lone_iat(),
-            },
+            }),
         }
     }
 
@@ -285,7 +286,7 @@ impl OpenFlow {
 
     /// Accounts one packet; returns the gap to the flow's previous packet. A flow still
     /// on lone packets must not have one in the packet's direction yet
-    /// ([`FlowTableState::promote`] first).
+    /// ([`FlowTableState::update`] moves it to full statistics first).
     #[inline]
     fn add(
         &mut self,
@@ -482,7 +483,7 @@ impl FlowTableState {
         }
         if flow.full == NO_FULL && flow.lone[usize::from(!forward)].is_present() {
             // The direction's second packet: move to full statistics.
-            let stats = flow.stats(&self.full);
+            let stats = flow.stats(&self.full).into_owned();
             let pane = config
                 .window
                 .as_ref()

@@ -193,11 +193,7 @@ impl PaneCombiner {
         if acc.is_empty() {
             return;
         }
-        let pane = self.panes.entry(acc.start).or_default();
-        if pane.builds.len() + Granularity::ALL.len() > FLUSH_KEYS {
-            let full = std::mem::take(pane);
-            self.closing.push_back((acc.start, full.builds));
-        }
+        let pane = self.open_pane(acc.start);
         for g in Granularity::ALL {
             let b = pane.build(side.key(g));
             let s = &mut b.stats;
@@ -232,14 +228,21 @@ impl PaneCombiner {
         *acc = PaneAcc::default();
     }
 
-    /// Counts a flow that ended at `end_ns` after lasting `duration_ns`.
-    pub fn flow_ended(&mut self, side: &FlowSide, end_ns: u64, duration_ns: u64) {
-        let start = end_ns - end_ns % self.slide_ns;
+    /// The open pane starting at `start`, with room for a flow's keys: flushed first (its
+    /// aggregates so far go out as partial ones) if it would pass [`FLUSH_KEYS`].
+    fn open_pane(&mut self, start: u64) -> &mut OpenPane {
         let pane = self.panes.entry(start).or_default();
         if pane.builds.len() + Granularity::ALL.len() > FLUSH_KEYS {
             let full = std::mem::take(pane);
             self.closing.push_back((start, full.builds));
         }
+        pane
+    }
+
+    /// Counts a flow that ended at `end_ns` after lasting `duration_ns`.
+    pub fn flow_ended(&mut self, side: &FlowSide, end_ns: u64, duration_ns: u64) {
+        let start = end_ns - end_ns % self.slide_ns;
+        let pane = self.open_pane(start);
         for g in Granularity::ALL {
             let s = &mut pane.build(side.key(g)).stats;
             s.flows_ended += 1;
@@ -285,18 +288,6 @@ impl PaneCombiner {
             return false;
         }
         true
-    }
-
-    /// Moves out every pane that ends at or before `frontier_ns`.
-    pub fn take_closed(&mut self, frontier_ns: u64, out: &mut Vec<PaneAgg>) {
-        self.close(frontier_ns);
-        self.take(usize::MAX, out);
-    }
-
-    /// Moves out every pane.
-    pub fn take_all(&mut self, out: &mut Vec<PaneAgg>) {
-        self.close_all();
-        self.take(usize::MAX, out);
     }
 
     /// (Window key, pane) aggregates under construction or closed and not taken out.
@@ -355,7 +346,13 @@ mod tests {
             assert!(c.panes.values().all(|p| p.builds.len() <= FLUSH_KEYS));
         }
         let mut out = Vec::new();
-        c.take_all(&mut out);
+        c.close_all();
+        let mut parts = 1;
+        while !c.take(1000, &mut out) {
+            assert_eq!(out.len(), 1000 * parts, "a part is at most 1000 aggregates");
+            parts += 1;
+        }
+        assert!(parts > 100, "{parts}");
         let service: Vec<_> = out
             .iter()
             .filter(|a| a.key.granularity == Granularity::Service)
@@ -397,9 +394,11 @@ mod tests {
         assert!(acc.is_empty());
         c.flow_ended(&side, 125, 40);
         let mut out = Vec::new();
-        c.take_closed(59, &mut out);
+        c.close(59);
+        assert!(c.take(usize::MAX, &mut out));
         assert!(out.is_empty());
-        c.take_closed(60, &mut out);
+        c.close(60);
+        assert!(c.take(usize::MAX, &mut out));
         assert_eq!(out.len(), 3);
         for a in &out {
             assert_eq!(
@@ -417,7 +416,8 @@ mod tests {
             Some((vec![side.dst], vec![443]))
         );
         out.clear();
-        c.take_all(&mut out);
+        c.close_all();
+        assert!(c.take(usize::MAX, &mut out));
         assert_eq!(out.len(), 3);
         assert!(out
             .iter()

@@ -147,6 +147,13 @@ fn metric(section: &str, name: &str) -> Result<Metric> {
     })
 }
 
+/// Sets `to` when the file gives a value.
+fn set<T: Copy>(from: Option<T>, to: &mut T) {
+    if let Some(v) = from {
+        *to = v;
+    }
+}
+
 impl FileConfig {
     /// Parses a TOML text.
     pub fn parse(text: &str) -> Result<FileConfig> {
@@ -172,43 +179,19 @@ impl FileConfig {
         if let Some(s) = &b.learn {
             c.learn_ns = duration("[baseline] learn", s, true)?;
         }
-        if let Some(n) = b.min_windows {
-            c.min_windows = n;
-        }
-        if let Some(h) = b.hour_of_day {
-            c.hour_of_day = h;
-        }
-        if let Some(p) = b.population {
-            c.population = p;
-        }
+        set(b.min_windows, &mut c.min_windows);
+        set(b.hour_of_day, &mut c.hour_of_day);
+        set(b.population, &mut c.population);
         let s = &self.score;
-        if let Some(x) = s.threshold {
-            c.threshold = x;
-        }
-        if let Some(x) = s.medium {
-            c.medium = x;
-        }
-        if let Some(x) = s.high {
-            c.high = x;
-        }
-        if let Some(x) = s.relative_floor {
-            c.relative_floor = x;
-        }
-        if let Some(n) = s.syn_flood_min {
-            c.syn_flood_min = n;
-        }
-        if let Some(n) = s.syn_ack_reflection_min {
-            c.syn_ack_reflection_min = n;
-        }
-        if let Some(n) = s.udp_flood_min_sources {
-            c.udp_flood_min_sources = n;
-        }
-        if let Some(n) = s.min_packets {
-            c.min_packets = n;
-        }
-        if let Some(x) = s.max_deviation {
-            c.max_deviation = x;
-        }
+        set(s.threshold, &mut c.threshold);
+        set(s.medium, &mut c.medium);
+        set(s.high, &mut c.high);
+        set(s.relative_floor, &mut c.relative_floor);
+        set(s.syn_flood_min, &mut c.syn_flood_min);
+        set(s.syn_ack_reflection_min, &mut c.syn_ack_reflection_min);
+        set(s.udp_flood_min_sources, &mut c.udp_flood_min_sources);
+        set(s.min_packets, &mut c.min_packets);
+        set(s.max_deviation, &mut c.max_deviation);
         if let Some(d) = &s.slide {
             c.slide_ns = duration("[score] slide", d, true)?;
         }
@@ -228,12 +211,8 @@ impl FileConfig {
         if let Some(s) = &r.bucket {
             c.frag_bucket_ns = duration("[reassembly] bucket", s, false)?;
         }
-        if let Some(n) = r.flood_threshold {
-            c.frag_flood_threshold = n;
-        }
-        if let Some(n) = r.unfinished_threshold {
-            c.frag_unfinished_threshold = n;
-        }
+        set(r.flood_threshold, &mut c.frag_flood_threshold);
+        set(r.unfinished_threshold, &mut c.frag_unfinished_threshold);
         Ok(())
     }
 }
@@ -248,15 +227,9 @@ pub fn detect_config(args: &AnalyzeArgs) -> Result<DetectConfig> {
             .and_then(|f| f.apply(&mut c))
             .with_context(|| format!("config file {}", path.display()))?;
     }
-    if let Some(ns) = args.learn {
-        c.learn_ns = ns;
-    }
-    if let Some(ns) = args.baseline_history {
-        c.history_ns = ns;
-    }
-    if let Some(x) = args.alert_threshold {
-        c.threshold = x;
-    }
+    set(args.learn, &mut c.learn_ns);
+    set(args.baseline_history, &mut c.history_ns);
+    set(args.alert_threshold, &mut c.threshold);
     if let Some(path) = &args.config {
         c.validate()
             .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;

@@ -50,6 +50,6 @@ pub trait RuleAlerts<'scope> {
 impl<'scope> RuleAlerts<'scope> for StreamVec<'scope, u64, WindowRecord> {
     fn rule_alerts(self, config: &DetectConfig) -> StreamVec<'scope, u64, Alert> {
         let config = config.clone();
-        self.flat_map(move |w| rule_alerts(&config, &w).collect::<Vec<_>>())
+        self.flat_map(move |w| rule_alerts(&config, &w))
     }
 }

@@ -9,7 +9,8 @@ use timely::dataflow::StreamVec;
 use crate::hash::FastMap;
 use crate::window::{PaneAgg, WindowConfig, WindowKey, WindowRecord, WindowStats};
 
-/// Keys whose windows are emitted per activation once the input has ended.
+/// Keys whose windows are emitted per activation (when a slide closes windows for very
+/// many keys, and at the end of input).
 const DRAIN_STEP: usize = 16_384;
 
 /// Counters of one worker's windows operator.
@@ -149,25 +150,39 @@ impl WindowsState {
     /// been visited, and returns true when none is left (a slide of a spoofed-source
     /// flood closes a window for each of millions of keys).
     pub fn close_some(&mut self, frontier: u64, limit: usize, out: &mut Vec<WindowRecord>) -> bool {
+        let done = self.emit_some(frontier, u64::MAX, limit, out);
+        if done {
+            self.closed_until = self.closed_until.max(frontier);
+        }
+        done
+    }
+
+    /// Emits the next windows ending at or before `until`, in (end, key) order, stopping
+    /// once at least `limit` keys have been visited; windows ending after
+    /// `partial_after` are partial. True when no window ending at or before `until` is
+    /// left.
+    fn emit_some(
+        &mut self,
+        until: u64,
+        partial_after: u64,
+        limit: usize,
+        out: &mut Vec<WindowRecord>,
+    ) -> bool {
         let mut visited = 0usize;
         while visited < limit {
             let Some(entry) = self.due.first_entry() else {
                 break;
             };
-            if *entry.key() > frontier {
+            let end = *entry.key();
+            if end > until {
                 break;
             }
-            let (end, keys) = entry.remove_entry();
-            visited += self.emit_part(end, keys, limit - visited, false, out);
+            let keys = entry.remove();
+            visited += self.emit_part(end, keys, limit - visited, end > partial_after, out);
         }
-        let done = self
-            .due
+        self.due
             .first_key_value()
-            .is_none_or(|(end, _)| *end > frontier);
-        if done {
-            self.closed_until = self.closed_until.max(frontier);
-        }
-        done
+            .is_none_or(|(end, _)| *end > until)
     }
 
     /// Emits up to `room` of the windows ending at `end` of `keys` (one bucket of the
@@ -229,20 +244,12 @@ impl WindowsState {
         limit: usize,
         out: &mut Vec<WindowRecord>,
     ) -> bool {
-        let mut visited = 0usize;
-        while visited < limit {
-            let Some((end, keys)) = self.due.pop_first() else {
-                break;
-            };
-            visited += self.emit_part(end, keys, limit - visited, end > end_of_input_ns, out);
-        }
-        if self.due.is_empty() {
+        let done = self.emit_some(u64::MAX, end_of_input_ns, limit, out);
+        if done {
             self.keys.clear();
             self.closed_until = u64::MAX;
-            true
-        } else {
-            false
         }
+        done
     }
 
     /// Emits `key`'s window ending at `end` (if it has data), evicts the panes no later
@@ -586,6 +593,36 @@ mod tests {
             }
             assert_eq!(summary(&parts), summary(&whole), "limit {limit}");
             assert_eq!(s.keys(), 0);
+        }
+    }
+
+    #[test]
+    fn closing_in_parts_emits_the_same_windows_in_the_same_order() {
+        let fill = || {
+            let mut s = WindowsState::new(WindowConfig {
+                size_ns: 30,
+                slide_ns: 10,
+            });
+            for key in 1..=7u8 {
+                for p in 0..4u64 {
+                    s.insert(agg(host(key), 100 + 10 * p, 1, u64::from(key) + p));
+                }
+            }
+            s
+        };
+        let mut whole = Vec::new();
+        fill().close(135, &mut whole);
+        assert!(whole.len() > 20, "{}", whole.len());
+        for limit in [1, 2, 3, 5, 100] {
+            let mut s = fill();
+            let mut parts = Vec::new();
+            let mut rounds = 0;
+            while !s.close_some(135, limit, &mut parts) {
+                rounds += 1;
+                assert!(rounds < 1000);
+            }
+            assert_eq!(summary(&parts), summary(&whole), "limit {limit}");
+            assert_eq!(parts, whole, "limit {limit}: same order");
         }
     }
 
