@@ -258,6 +258,58 @@ fn short_real_reflection_floods_raise_rule_alerts() {
     }
 }
 
+/// Real C2 and brute-force captures, minutes long: the connection-pattern rules name the
+/// infected host and its controller (TLS check-ins every 2.2 s and every 3 s), and the
+/// guesser and the service it attacks (nmap ssh-brute against port 902), with every
+/// worker count. Nothing else in these captures raises an alert.
+#[test]
+fn real_c2_and_brute_force_raise_connection_pattern_alerts() {
+    let Some(root) = corpus() else { return };
+    for (name, kind, src, dst, port) in [
+        (
+            "anomaly/slips/test-cc__test-cc-capture-1.pcap",
+            "beacon",
+            "147.32.80.37",
+            "141.193.213.21",
+            443,
+        ),
+        (
+            "anomaly/slips/test-cc__test-cc-capture-2.pcap",
+            "beacon",
+            "147.32.80.37",
+            "141.193.213.20",
+            443,
+        ),
+        (
+            "anomaly/slips/test19-malicious-ssh__malicious-ssh-bruteforce.pcap",
+            "brute_force",
+            "147.32.80.40",
+            "147.32.80.37",
+            902,
+        ),
+    ] {
+        let found = same_alerts_with_1_and_2_workers(&root, name);
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        let a = &found[0];
+        assert_eq!(a["kind"], kind, "{name}: {a}");
+        assert_eq!(a["granularity"], "channel", "{name}: {a}");
+        assert_eq!(
+            (&a["src_ip"], &a["dest_ip"], &a["dest_port"], &a["proto"]),
+            (
+                &serde_json::json!(src),
+                &serde_json::json!(dst),
+                &serde_json::json!(port),
+                &serde_json::json!("TCP")
+            ),
+            "{name}: {a}"
+        );
+        let connections = a["metrics"][0]["value"].as_f64().unwrap_or(0.0);
+        assert!(connections >= 16.0, "{name}: {a}");
+    }
+    // The benign DNS lookups of the second capture are periodic too (a query every
+    // 0.3 s), but DNS is periodic by design and not judged.
+}
+
 /// A synthetic fragment flood under a small reassembly budget: one `frag_flood` alert
 /// per destination and bucket, not one per evicted datagram.
 #[test]

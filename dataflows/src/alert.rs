@@ -30,6 +30,11 @@ pub enum AlertKind {
     SynAckReflection,
     /// A UDP service receiving unanswered datagrams from very many sources.
     UdpFlood,
+    /// One source connecting to one service at regular intervals (C2 check-ins).
+    Beacon,
+    /// One source opening very many answered connections to one service (password
+    /// guessing).
+    BruteForce,
 }
 
 impl AlertKind {
@@ -44,6 +49,8 @@ impl AlertKind {
             AlertKind::SynFlood => "syn_flood",
             AlertKind::SynAckReflection => "syn_ack_reflection",
             AlertKind::UdpFlood => "udp_flood",
+            AlertKind::Beacon => "beacon",
+            AlertKind::BruteForce => "brute_force",
         }
     }
 }
@@ -54,7 +61,8 @@ impl AlertKind {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum AlertGranularity {
-    /// A window key: (src, dst, protocol).
+    /// A window key: (src, dst, protocol); with a destination port, a service channel
+    /// (the connection-pattern rules, [`crate::connections`]).
     #[default]
     Channel,
     /// A window key: src.
@@ -124,7 +132,7 @@ pub struct Alert {
 }
 
 /// One metric of an alert: observed value, baseline, normalized deviation, weight.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertMetric {
     /// Metric name ([`crate::baseline::Metric::name`], or `<event>_events` for reassembly).
     pub name: String,
@@ -172,7 +180,8 @@ impl Alert {
     }
 
     /// A short description of the key: `host 10.0.0.5`, `service 10.0.0.5:80/6`,
-    /// `channel 10.0.0.1 -> 10.0.0.5/17`, `pair 10.0.0.1 -> 10.0.0.5`.
+    /// `channel 10.0.0.1 -> 10.0.0.5/17` (`channel 10.0.0.1 -> 10.0.0.5:443/6` with a
+    /// port), `pair 10.0.0.1 -> 10.0.0.5`.
     pub fn describe_key(&self) -> String {
         let a = |x: Option<Addr>| x.map_or_else(|| "*".to_string(), |a| a.to_string());
         match self.granularity {
@@ -183,12 +192,21 @@ impl Alert {
                 self.dst_port.unwrap_or(0),
                 self.protocol.unwrap_or(0)
             ),
-            AlertGranularity::Channel => format!(
-                "channel {} -> {}/{}",
-                a(self.src),
-                a(self.dst),
-                self.protocol.unwrap_or(0)
-            ),
+            AlertGranularity::Channel => match self.dst_port {
+                Some(port) => format!(
+                    "channel {} -> {}:{}/{}",
+                    a(self.src),
+                    a(self.dst),
+                    port,
+                    self.protocol.unwrap_or(0)
+                ),
+                None => format!(
+                    "channel {} -> {}/{}",
+                    a(self.src),
+                    a(self.dst),
+                    self.protocol.unwrap_or(0)
+                ),
+            },
             AlertGranularity::Pair => format!("pair {} -> {}", a(self.src), a(self.dst)),
         }
     }

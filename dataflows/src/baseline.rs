@@ -433,6 +433,8 @@ pub struct DetectConfig {
     /// Keeps per-key state for the keys that have traffic to speak of: a spoofed-source
     /// flood brings millions of keys of one packet each.
     pub min_packets: u64,
+    /// The connection-pattern rules (beacons, brute force; [`crate::connections`]).
+    pub connections: crate::connections::ConnectionRules,
 }
 
 impl Default for DetectConfig {
@@ -461,6 +463,7 @@ impl Default for DetectConfig {
             syn_ack_reflection_min: 1000,
             udp_flood_min_sources: 1000,
             min_packets: 2,
+            connections: Default::default(),
         }
     }
 }
@@ -549,7 +552,9 @@ impl DetectConfig {
         if self.history_ns == 0 || self.decay_ns == 0 || self.frag_bucket_ns == 0 {
             return Err("history, decay and the reassembly bucket must be positive".into());
         }
-        Ok(())
+        self.connections
+            .validate()
+            .map_err(|e| format!("[connections] {e}"))
     }
 }
 

@@ -13,10 +13,13 @@ use crate::packet::{tcp, Addr, Context};
 use crate::window::{flag_index, mean, sample_stddev};
 
 /// Why a flow ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// No packet for the idle timeout (event time).
+    #[default]
     Idle,
     /// The flow reached the active timeout and was split; the next packet starts a new
     /// flow.
@@ -175,7 +178,7 @@ impl DirectionStats {
 }
 
 /// A finished flow.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowRecord {
     /// The canonical key (for ordering and routing).
     pub key: FlowKey,

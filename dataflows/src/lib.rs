@@ -16,6 +16,7 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod connections;
 pub mod flow;
 pub mod flow_acc;
 pub mod flow_key;

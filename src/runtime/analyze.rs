@@ -13,8 +13,8 @@ use flowtide_dataflows::alert::Alert;
 use flowtide_dataflows::baseline::DetectConfig;
 use flowtide_dataflows::flow::FlowRecord;
 use flowtide_dataflows::operators::{
-    fragment_arrival, Detect, FlowTable, FlowTableConfig, FragAlerts, FragCount, Reassemble,
-    RuleAlerts, UnfinishedFragments, Windows, WindowsState,
+    fragment_arrival, ConnectionAlerts, Detect, FlowTable, FlowTableConfig, FragAlerts, FragCount,
+    Reassemble, RuleAlerts, UnfinishedFragments, Windows, WindowsState,
 };
 use flowtide_dataflows::packet::Packet;
 use flowtide_dataflows::reassembly::ReassemblyEvent;
@@ -245,6 +245,13 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         let (flows, panes, stats) = packets
             .concat(reassembled)
             .flow_table(end_of_input.clone(), table_config);
+        let connections = &shared.detect.connections;
+        if connections.beacon_min > 0 || connections.brute_force_min > 0 {
+            alerts = flows
+                .clone()
+                .connection_alerts(end_of_input.clone(), &shared.detect)
+                .concat(alerts);
+        }
         if let (Some(window), Some(detect_window)) = (window, detect_window) {
             // Tumbling windows of the scored length are exactly the scored windows that
             // tile time: one windows operator serves both.

@@ -42,6 +42,16 @@
 //! flood_threshold = 100  # evictions/over-budget drops per destination and bucket
 //! unfinished_threshold = 500  # fragments per destination and bucket never reassembled
 //!                             # (0: off)
+//!
+//! [connections]          # patterns in one source's connections to one service
+//! beacon_min = 16        # connections before the intervals are judged (0: off)
+//! beacon_max_dispersion = 0.5  # interval IQR/median and stddev/mean both at most this
+//! beacon_min_interval = "1s"   # median interval at least this
+//! beacon_max_interval = "1h"   # a longer gap restarts the channel's history
+//! ignore_ports = [53, 67, 68, 123, 137, 138, 546, 547, 1900, 5353]  # periodic by design
+//! brute_force_min = 30   # answered TCP connections to one service ... (0: off)
+//! brute_force_window = "60s"   # ... within this long
+//! realert = "1h"         # at most one alert per channel and pattern this often
 //! ```
 
 use std::collections::BTreeMap;
@@ -62,6 +72,30 @@ pub struct FileConfig {
     pub score: ScoreSection,
     /// `[reassembly]`.
     pub reassembly: ReassemblySection,
+    /// `[connections]`.
+    pub connections: ConnectionsSection,
+}
+
+/// `[connections]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsSection {
+    /// Connections before a channel's intervals are judged (0: no beacon rule).
+    pub beacon_min: Option<usize>,
+    /// Largest interval dispersion of a beacon.
+    pub beacon_max_dispersion: Option<f64>,
+    /// Smallest median interval of a beacon (duration).
+    pub beacon_min_interval: Option<String>,
+    /// Longest interval of a beacon (duration).
+    pub beacon_max_interval: Option<String>,
+    /// Destination ports not judged as beacons.
+    pub ignore_ports: Option<Vec<u16>>,
+    /// Answered connections that make a brute-force alert (0: off).
+    pub brute_force_min: Option<usize>,
+    /// The brute-force window (duration).
+    pub brute_force_window: Option<String>,
+    /// Least time between two alerts of one channel and pattern (duration).
+    pub realert: Option<String>,
 }
 
 /// `[baseline]`.
@@ -213,6 +247,26 @@ impl FileConfig {
         }
         set(r.flood_threshold, &mut c.frag_flood_threshold);
         set(r.unfinished_threshold, &mut c.frag_unfinished_threshold);
+        let k = &self.connections;
+        let rules = &mut c.connections;
+        set(k.beacon_min, &mut rules.beacon_min);
+        set(k.beacon_max_dispersion, &mut rules.beacon_max_dispersion);
+        set(k.brute_force_min, &mut rules.brute_force_min);
+        if let Some(ports) = &k.ignore_ports {
+            rules.ignore_ports.clone_from(ports);
+        }
+        if let Some(s) = &k.beacon_min_interval {
+            rules.beacon_min_interval_ns = duration("[connections] beacon_min_interval", s, true)?;
+        }
+        if let Some(s) = &k.beacon_max_interval {
+            rules.beacon_max_interval_ns = duration("[connections] beacon_max_interval", s, false)?;
+        }
+        if let Some(s) = &k.brute_force_window {
+            rules.brute_force_window_ns = duration("[connections] brute_force_window", s, false)?;
+        }
+        if let Some(s) = &k.realert {
+            rules.realert_ns = duration("[connections] realert", s, true)?;
+        }
         Ok(())
     }
 }
@@ -264,6 +318,11 @@ mod tests {
             packets = 50
             [reassembly]
             bucket = "5s"
+            [connections]
+            beacon_min = 10
+            beacon_max_interval = "4h"
+            ignore_ports = [123]
+            brute_force_min = 0
             "#,
         )
         .expect("parses");
@@ -284,6 +343,11 @@ mod tests {
         );
         assert_eq!(c.syn_flood_min, 1000);
         assert_eq!(c.min_packets, 5);
+        assert_eq!(c.connections.beacon_min, 10);
+        assert_eq!(c.connections.beacon_max_interval_ns, 4 * 3600 * NS_PER_SEC);
+        assert_eq!(c.connections.ignore_ports, vec![123]);
+        assert_eq!(c.connections.brute_force_min, 0);
+        assert_eq!(c.connections.brute_force_window_ns, 60 * NS_PER_SEC);
         c.validate().expect("valid");
     }
 

@@ -948,7 +948,9 @@ fn frag_alert(
             AlertKind::Anomaly
             | AlertKind::SynFlood
             | AlertKind::SynAckReflection
-            | AlertKind::UdpFlood,
+            | AlertKind::UdpFlood
+            | AlertKind::Beacon
+            | AlertKind::BruteForce,
             _,
         ) => return None,
     };

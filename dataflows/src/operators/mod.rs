@@ -1,6 +1,7 @@
 //! Dataflow operators, one per module, each an extension trait on timely streams.
 
 pub mod baseline;
+pub mod connection_alerts;
 pub mod flow_table;
 pub mod reassemble;
 pub mod rule_alerts;
@@ -8,6 +9,7 @@ pub mod windows;
 
 pub use crate::reassembly::ReassemblyConfig;
 pub use baseline::{fragment_arrival, Detect, FragAlerts, FragCount, UnfinishedFragments};
+pub use connection_alerts::ConnectionAlerts;
 pub use flow_table::{FlowTable, FlowTableConfig, FlowTableStats};
 pub use reassemble::{Reassemble, ReassembleStats, ReassembleStatsHandle};
 pub use rule_alerts::RuleAlerts;

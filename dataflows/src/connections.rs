@@ -1,0 +1,692 @@
+//! Patterns in the sequence of connections one source opens to one service: C2 beacons
+//! and brute-force logins, recognised from finished flows without a learned baseline.
+//!
+//! A *connection* is a flow record: for TCP one whose initiator sent a SYN (a
+//! continuation of a flow split by the active timeout is not a new connection), for UDP
+//! one whose source port had not already been seen to run into the active timeout. The
+//! connections of a **service channel** (source, destination, destination port,
+//! protocol) are judged in the order of their records' end times:
+//!
+//! - **Beacon** ([`ConnectionRules::beacon_min`] and following): malware checking in
+//!   with its controller opens a connection every *p* seconds, *p* often jittered by a
+//!   fixed fraction. Among the last [`BEACON_HISTORY`] connection starts of a channel,
+//!   with at least `beacon_min` of them, the intervals between consecutive starts must
+//!   be regular by two measures at once: the interquartile range over the median (robust
+//!   to a missed or doubled check-in) and the coefficient of variation (robust to a few
+//!   equal intervals among random ones), both at most `beacon_max_dispersion`. A person
+//!   opening connections does so at random times: for exponentially distributed
+//!   intervals (Poisson arrivals) the two measures are about 1.6 and 1, and fifteen such
+//!   intervals pass both bounds of 0.5 less than once in a thousand draws, while a
+//!   uniform jitter of ±40% (dispersions 0.4 and 0.23) passes nine times in ten. The
+//!   median interval must be at least `beacon_min_interval` (a faster train is a burst,
+//!   not a check-in), and an interval over `beacon_max_interval` starts the channel's
+//!   history afresh. Services that are periodic by design are not judged: destination
+//!   ports in `ignore_ports` (DNS, NTP, DHCP, NetBIOS, mDNS, SSDP by default),
+//!   multicast and broadcast destinations, and protocols other than TCP and UDP.
+//! - **Brute force** ([`ConnectionRules::brute_force_min`]): at least that many TCP
+//!   connections that the service answered, started by one source towards one service
+//!   within `brute_force_window` — a password guesser opens a connection per guess or per
+//!   few guesses; a client reuses its connection (Zeek's SSH guesser threshold is 30).
+//!
+//! One alert per channel and pattern at most every `realert` of event time.
+
+use std::collections::hash_map::Entry;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
+use crate::baseline::DetectConfig;
+use crate::flow::{EndReason, FlowRecord};
+use crate::hash::{FastMap, StableHasher};
+use crate::packet::{proto, Addr};
+use crate::time::NS_PER_SEC;
+use crate::window::flag_index;
+
+/// Connection starts kept per channel (the beacon rule judges at most this many).
+pub const BEACON_HISTORY: usize = 32;
+
+/// Most connection starts kept per channel whatever the configuration (bounds memory).
+pub const MAX_HISTORY: usize = 4096;
+
+/// Settings of the connection-pattern rules (`[connections]` in the config file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionRules {
+    /// Connections a channel needs before its intervals are judged (0: no beacon rule).
+    pub beacon_min: usize,
+    /// Largest interquartile-range-over-median and coefficient of variation of the
+    /// intervals of a beacon.
+    pub beacon_max_dispersion: f64,
+    /// Smallest median interval of a beacon (ns).
+    pub beacon_min_interval_ns: u64,
+    /// An interval longer than this (ns) starts a channel's history afresh; a channel
+    /// without a connection for this long is forgotten.
+    pub beacon_max_interval_ns: u64,
+    /// Destination ports of services that are periodic by design (not judged as beacons).
+    pub ignore_ports: Vec<u16>,
+    /// Answered TCP connections from one source to one service within
+    /// `brute_force_window_ns` that make a brute-force alert (0: no brute-force rule).
+    pub brute_force_min: usize,
+    /// The brute-force window (ns).
+    pub brute_force_window_ns: u64,
+    /// At most one alert per channel and pattern this often (ns of event time).
+    pub realert_ns: u64,
+}
+
+impl Default for ConnectionRules {
+    fn default() -> Self {
+        ConnectionRules {
+            beacon_min: 16,
+            beacon_max_dispersion: 0.5,
+            beacon_min_interval_ns: NS_PER_SEC,
+            beacon_max_interval_ns: 3600 * NS_PER_SEC,
+            ignore_ports: vec![53, 67, 68, 123, 137, 138, 546, 547, 1900, 5353],
+            brute_force_min: 30,
+            brute_force_window_ns: 60 * NS_PER_SEC,
+            realert_ns: 3600 * NS_PER_SEC,
+        }
+    }
+}
+
+impl ConnectionRules {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.beacon_max_dispersion >= 0.0 && self.beacon_max_dispersion.is_finite()) {
+            return Err("beacon_max_dispersion must be a finite number >= 0".into());
+        }
+        if self.beacon_min == 1 {
+            return Err("beacon_min must be 0 (off) or at least 2".into());
+        }
+        if self.beacon_min > BEACON_HISTORY {
+            return Err(format!("beacon_min must be at most {BEACON_HISTORY}"));
+        }
+        if self.brute_force_min > MAX_HISTORY {
+            return Err(format!("brute_force_min must be at most {MAX_HISTORY}"));
+        }
+        if self.beacon_max_interval_ns == 0 {
+            return Err("beacon_max_interval must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Connection starts kept per channel.
+    fn history(&self) -> usize {
+        BEACON_HISTORY.max(self.brute_force_min).min(MAX_HISTORY)
+    }
+
+    /// How long a channel is remembered after its last connection start.
+    fn memory_ns(&self) -> u64 {
+        self.beacon_max_interval_ns.max(self.brute_force_window_ns)
+    }
+}
+
+/// A service channel: source, destination, destination port, protocol.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct ChannelKey {
+    /// Initiator.
+    pub src: Addr,
+    /// Responder.
+    pub dst: Addr,
+    /// Responder's port.
+    pub dport: u16,
+    /// IP protocol.
+    pub protocol: u8,
+}
+
+impl ChannelKey {
+    /// The stable, well-mixed route of this key (same in every process).
+    pub fn route(&self) -> u64 {
+        let mut h = StableHasher::default();
+        let (a, b) = self.src.words();
+        let (c, d) = self.dst.words();
+        h.write_u64(a);
+        h.write_u64(b);
+        h.write_u64(c);
+        h.write_u64(d);
+        h.write_u64((u64::from(self.dport) << 8) | u64::from(self.protocol));
+        h.finish()
+    }
+}
+
+/// What the rules need of one finished flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Connection {
+    /// When the flow was known to have ended (ns; `u64::MAX` at the end of input): the
+    /// order in which a channel's connections are judged.
+    pub end_ns: u64,
+    /// The channel.
+    pub key: ChannelKey,
+    /// Capture time of its first packet.
+    pub start_ns: u64,
+    /// Initiator's port.
+    pub sport: u16,
+    /// The responder sent at least one packet.
+    pub answered: bool,
+    /// A TCP connection attempt (the initiator sent a SYN); true for other protocols.
+    pub opened: bool,
+    /// The flow ended at the active timeout (its traffic continues in a new record).
+    pub split: bool,
+}
+
+impl Connection {
+    /// The connection of a finished flow.
+    pub fn of_flow(f: &FlowRecord) -> Connection {
+        Connection {
+            end_ns: f.end_ns,
+            key: ChannelKey {
+                src: f.src,
+                dst: f.dst,
+                dport: f.dport,
+                protocol: f.key.protocol,
+            },
+            start_ns: f.first_ns,
+            sport: f.sport,
+            answered: f.dst2src.packets > 0,
+            opened: f.key.protocol != proto::TCP || f.src2dst.flags[flag_index::SYN] > 0,
+            split: f.end_reason == EndReason::Active,
+        }
+    }
+}
+
+/// True for multicast and broadcast destinations (IPv4 limited broadcast, class D,
+/// IPv6 ff00::/8) — announcements, not check-ins.
+fn is_group(a: &Addr) -> bool {
+    match a.as_v4() {
+        Some(v4) => v4 == [255; 4] || (224..=239).contains(&v4[0]),
+        None => a.0[0] == 0xff,
+    }
+}
+
+/// One channel's recent connections.
+#[derive(Debug, Default)]
+struct Channel {
+    /// Connection starts, ascending, with whether the service answered.
+    starts: Vec<(u64, bool)>,
+    /// Source ports whose flow ran into the active timeout (their next record is no new
+    /// connection).
+    split_sports: Vec<u16>,
+    /// Start of the last connection judged.
+    newest_ns: u64,
+    /// Time of the last beacon and brute-force alerts.
+    last_beacon: Option<u64>,
+    last_brute_force: Option<u64>,
+}
+
+/// The regularity of a train of connection starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Regularity {
+    /// Intervals judged.
+    pub intervals: usize,
+    /// Median interval (ns).
+    pub median_ns: f64,
+    /// Mean interval (ns).
+    pub mean_ns: f64,
+    /// Interquartile range over median.
+    pub iqr_ratio: f64,
+    /// Standard deviation over mean.
+    pub cv: f64,
+}
+
+impl Regularity {
+    /// The larger of the two dispersions.
+    pub fn dispersion(&self) -> f64 {
+        self.iqr_ratio.max(self.cv)
+    }
+}
+
+/// Quantile `q` of sorted values, linearly interpolated between order statistics
+/// (the "inclusive" definition).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// The regularity of the intervals between consecutive `starts` (ascending); `None`
+/// for fewer than two intervals.
+pub fn regularity(starts: &[u64]) -> Option<Regularity> {
+    if starts.len() < 3 {
+        return None;
+    }
+    let mut iv: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+    iv.sort_by(f64::total_cmp);
+    let n = iv.len() as f64;
+    let mean = iv.iter().sum::<f64>() / n;
+    let var = iv.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    let median = quantile(&iv, 0.5);
+    let iqr = quantile(&iv, 0.75) - quantile(&iv, 0.25);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
+    Some(Regularity {
+        intervals: iv.len(),
+        median_ns: median,
+        mean_ns: mean,
+        iqr_ratio: ratio(iqr, median),
+        cv: ratio(var.sqrt(), mean),
+    })
+}
+
+/// One worker's connection-pattern state, independent of timely (unit-testable).
+///
+/// Feed connections in (end time, key, start) order with [`Self::observe`]; call
+/// [`Self::forget`] now and then with the event-time frontier to drop quiet channels.
+#[derive(Debug, Default)]
+pub struct ConnectionPatterns {
+    rules: ConnectionRules,
+    channels: FastMap<ChannelKey, Channel>,
+}
+
+impl ConnectionPatterns {
+    /// Empty state.
+    pub fn new(rules: ConnectionRules) -> Self {
+        ConnectionPatterns {
+            rules,
+            channels: FastMap::default(),
+        }
+    }
+
+    /// Channels remembered.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// True when no channel is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// Forgets the channels whose newest connection started at least the longest
+    /// remembered interval before `frontier_ns`.
+    pub fn forget(&mut self, frontier_ns: u64) {
+        let keep = self.rules.memory_ns();
+        self.channels
+            .retain(|_, c| c.newest_ns.saturating_add(keep) > frontier_ns);
+    }
+
+    /// Judges one more connection; alerts go to `out` with time `ts_ns` (when the
+    /// connection was known to have ended: its end, or the end of input).
+    pub fn observe(
+        &mut self,
+        c: &Connection,
+        ts_ns: u64,
+        config: &DetectConfig,
+        out: &mut Vec<Alert>,
+    ) {
+        let rules = &self.rules;
+        let k = c.key;
+        let beacon = rules.beacon_min > 0
+            && (k.protocol == proto::TCP || k.protocol == proto::UDP)
+            && !rules.ignore_ports.contains(&k.dport)
+            && !is_group(&k.dst);
+        let brute = rules.brute_force_min > 0 && k.protocol == proto::TCP;
+        if !(beacon || brute) || !c.opened {
+            return;
+        }
+        let history = rules.history();
+        let ch = match self.channels.entry(k) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(Channel::default()),
+        };
+        if k.protocol == proto::UDP {
+            let continued = ch.split_sports.contains(&c.sport);
+            if c.split && !continued {
+                if ch.split_sports.len() == 8 {
+                    ch.split_sports.remove(0);
+                }
+                ch.split_sports.push(c.sport);
+            }
+            if continued {
+                return;
+            }
+        }
+        // A gap longer than a beacon's longest interval starts the history afresh.
+        if ch
+            .starts
+            .last()
+            .is_some_and(|&(t, _)| c.start_ns > t.saturating_add(rules.beacon_max_interval_ns))
+        {
+            ch.starts.clear();
+        }
+        let at = ch.starts.partition_point(|&(t, _)| t <= c.start_ns);
+        ch.starts.insert(at, (c.start_ns, c.answered));
+        if ch.starts.len() > history {
+            ch.starts.remove(0);
+        }
+        ch.newest_ns = ch.newest_ns.max(c.start_ns);
+        if beacon {
+            judge_beacon(rules, config, k, ch, ts_ns, out);
+        }
+        if brute {
+            judge_brute_force(rules, config, k, ch, ts_ns, out);
+        }
+    }
+}
+
+fn due(last: Option<u64>, ts_ns: u64, realert_ns: u64) -> bool {
+    last.is_none_or(|t| ts_ns >= t.saturating_add(realert_ns))
+}
+
+fn channel_alert(k: ChannelKey, kind: AlertKind, ts_ns: u64, from_ns: u64) -> Alert {
+    Alert {
+        ts_ns,
+        kind,
+        severity: Default::default(),
+        score: 0.0,
+        threshold: 1.0,
+        granularity: AlertGranularity::Channel,
+        src: Some(k.src),
+        dst: Some(k.dst),
+        dst_port: Some(k.dport),
+        protocol: Some(k.protocol),
+        hour_of_day: None,
+        window_start_ns: from_ns,
+        window_end_ns: ts_ns,
+        metrics: Vec::new(),
+        explanation: String::new(),
+    }
+}
+
+fn observed(name: &str, value: f64) -> AlertMetric {
+    AlertMetric {
+        name: name.to_string(),
+        value,
+        ..Default::default()
+    }
+}
+
+fn judge_beacon(
+    rules: &ConnectionRules,
+    config: &DetectConfig,
+    k: ChannelKey,
+    ch: &mut Channel,
+    ts_ns: u64,
+    out: &mut Vec<Alert>,
+) {
+    let n = ch.starts.len().min(BEACON_HISTORY);
+    if n < rules.beacon_min || !due(ch.last_beacon, ts_ns, rules.realert_ns) {
+        return;
+    }
+    let starts: Vec<u64> = ch.starts[ch.starts.len() - n..]
+        .iter()
+        .map(|&(t, _)| t)
+        .collect();
+    let Some(r) = regularity(&starts) else { return };
+    let max = rules.beacon_max_dispersion;
+    if r.median_ns < rules.beacon_min_interval_ns as f64 || r.dispersion() > max {
+        return;
+    }
+    ch.last_beacon = Some(ts_ns);
+    let score = if r.dispersion() > 0.0 {
+        max / r.dispersion()
+    } else {
+        f64::from(u16::MAX)
+    };
+    let mut a = channel_alert(k, AlertKind::Beacon, ts_ns, starts[0]);
+    a.score = score;
+    a.severity = config.severity(score, 1.0);
+    a.metrics = vec![
+        observed("connections", n as f64),
+        observed("median_interval_s", r.median_ns / 1e9),
+        observed("mean_interval_s", r.mean_ns / 1e9),
+        observed("interval_iqr_ratio", r.iqr_ratio),
+        observed("interval_cv", r.cv),
+    ];
+    a.explanation = format!(
+        "{}: {} connections {} s apart (interquartile range {}% and standard deviation \
+         {}% of the interval): a regular check-in, as a C2 beacon makes (dispersion at \
+         most {}%)",
+        a.describe_key(),
+        n,
+        short_number(r.median_ns / 1e9),
+        (r.iqr_ratio * 100.0).round(),
+        (r.cv * 100.0).round(),
+        (max * 100.0).round(),
+    );
+    out.push(a);
+}
+
+fn judge_brute_force(
+    rules: &ConnectionRules,
+    config: &DetectConfig,
+    k: ChannelKey,
+    ch: &mut Channel,
+    ts_ns: u64,
+    out: &mut Vec<Alert>,
+) {
+    if !due(ch.last_brute_force, ts_ns, rules.realert_ns) {
+        return;
+    }
+    let min = rules.brute_force_min;
+    let window = rules.brute_force_window_ns;
+    // The densest run of answered connections within the window, ending at each start.
+    let answered: Vec<u64> = ch.starts.iter().filter(|s| s.1).map(|s| s.0).collect();
+    let mut best = (0usize, 0u64, 0u64);
+    let mut lo = 0;
+    for (hi, &t) in answered.iter().enumerate() {
+        while t - answered[lo] >= window {
+            lo += 1;
+        }
+        if hi + 1 - lo > best.0 {
+            best = (hi + 1 - lo, answered[lo], t);
+        }
+    }
+    let (count, from, to) = best;
+    if count < min {
+        return;
+    }
+    ch.last_brute_force = Some(ts_ns);
+    let score = count as f64 / min as f64;
+    let mut a = channel_alert(k, AlertKind::BruteForce, ts_ns, from);
+    a.score = score;
+    a.severity = config.severity(score, 1.0);
+    a.metrics = vec![
+        observed("connections", count as f64),
+        observed("span_s", (to - from) as f64 / 1e9),
+    ];
+    a.explanation = format!(
+        "{}: {} answered connections in {} s from one source to one service: repeated \
+         logins, as a password guesser makes (threshold {} within {} s)",
+        a.describe_key(),
+        count,
+        short_number((to - from) as f64 / 1e9),
+        min,
+        short_number(window as f64 / 1e9),
+    );
+    out.push(a);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(start_s: f64, answered: bool) -> Connection {
+        let start_ns = (start_s * 1e9) as u64;
+        Connection {
+            end_ns: start_ns + 1_000_000,
+            key: ChannelKey {
+                src: Addr::from_v4([10, 0, 0, 5]),
+                dst: Addr::from_v4([198, 51, 100, 7]),
+                dport: 443,
+                protocol: proto::TCP,
+            },
+            start_ns,
+            sport: 40000,
+            answered,
+            opened: true,
+            split: false,
+        }
+    }
+
+    fn run(starts: &[f64], rules: ConnectionRules) -> Vec<Alert> {
+        let mut p = ConnectionPatterns::new(rules);
+        let mut out = Vec::new();
+        for &s in starts {
+            let c = conn(s, true);
+            p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
+        }
+        out
+    }
+
+    fn beacons_only() -> ConnectionRules {
+        ConnectionRules {
+            brute_force_min: 0,
+            ..Default::default()
+        }
+    }
+
+    /// A deterministic pseudo-random stream in [0, 1).
+    fn uniform(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    #[test]
+    fn regularity_of_a_plain_train() {
+        let r = regularity(&[0, 10, 20, 30, 40]).expect("4 intervals");
+        assert_eq!(
+            (r.intervals, r.median_ns, r.iqr_ratio, r.cv),
+            (4, 10.0, 0.0, 0.0)
+        );
+        assert!(regularity(&[0, 10]).is_none());
+        // Quartiles interpolate: intervals 1, 2, 3, 4 → Q1 1.75, median 2.5, Q3 3.25.
+        let r = regularity(&[0, 1, 3, 6, 10]).expect("4 intervals");
+        assert!((r.iqr_ratio - 1.5 / 2.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn jittered_beacon_alerts_once_per_realert() {
+        let mut seed = 7;
+        let mut t = 0.0;
+        let starts: Vec<f64> = (0..100)
+            .map(|_| {
+                t += 60.0 * (1.0 + 0.4 * (2.0 * uniform(&mut seed) - 1.0));
+                t
+            })
+            .collect();
+        let alerts = run(&starts, beacons_only());
+        // ~100 minutes of check-ins: the first alert, then one an hour later.
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        let a = &alerts[0];
+        assert_eq!(a.kind, AlertKind::Beacon);
+        assert_eq!(a.dst_port, Some(443));
+        assert!(a.score >= 1.0);
+        let median = a.metrics[1].value;
+        assert!((50.0..70.0).contains(&median), "{median}");
+        assert!(alerts[1].ts_ns - a.ts_ns >= 3600 * NS_PER_SEC);
+    }
+
+    #[test]
+    fn random_connections_are_no_beacon() {
+        // Poisson arrivals (exponential intervals, mean 60 s) over a day.
+        let mut seed = 11;
+        let mut t = 0.0;
+        let starts: Vec<f64> = (0..1440)
+            .map(|_| {
+                t += -60.0 * (1.0 - uniform(&mut seed)).ln();
+                t
+            })
+            .collect();
+        assert!(run(&starts, beacons_only()).is_empty());
+    }
+
+    #[test]
+    fn too_few_too_fast_or_ignored_make_no_beacon() {
+        let regular: Vec<f64> = (1..=15).map(|i| f64::from(i) * 30.0).collect();
+        assert!(run(&regular, beacons_only()).is_empty(), "15 < beacon_min");
+        let fast: Vec<f64> = (1..=40).map(|i| f64::from(i) * 0.5).collect();
+        assert!(
+            run(&fast, beacons_only()).is_empty(),
+            "0.5 s apart: a burst"
+        );
+        let mut p = ConnectionPatterns::new(beacons_only());
+        let mut out = Vec::new();
+        for i in 1..=40 {
+            let mut c = conn(f64::from(i) * 64.0, true);
+            c.key.protocol = proto::UDP;
+            c.key.dport = 123;
+            c.sport = i as u16;
+            p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
+        }
+        assert!(out.is_empty(), "NTP polls are periodic by design");
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_long_gap_restarts_the_history() {
+        let mut starts: Vec<f64> = (1..=10).map(|i| f64::from(i) * 60.0).collect();
+        starts.extend((1..=10).map(|i| 10_000.0 + f64::from(i) * 60.0));
+        assert!(run(&starts, beacons_only()).is_empty());
+    }
+
+    #[test]
+    fn brute_force_needs_answered_connections_in_the_window() {
+        let rules = ConnectionRules {
+            beacon_min: 0,
+            ..Default::default()
+        };
+        let burst: Vec<f64> = (0..40).map(|i| f64::from(i) * 0.25).collect();
+        let alerts = run(&burst, rules.clone());
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].kind, AlertKind::BruteForce);
+        assert_eq!(
+            alerts[0].metrics[0].value, 30.0,
+            "alerts at the 30th connection"
+        );
+        // The same connections spread over ten minutes, or never answered: nothing.
+        let slow: Vec<f64> = (0..40).map(|i| f64::from(i) * 15.0).collect();
+        assert!(run(&slow, rules.clone()).is_empty());
+        let mut p = ConnectionPatterns::new(rules);
+        let mut out = Vec::new();
+        for &s in &burst {
+            let c = conn(s, false);
+            p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
+        }
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn split_udp_flows_are_one_connection() {
+        let mut p = ConnectionPatterns::new(beacons_only());
+        let mut out = Vec::new();
+        // One UDP flow to port 4444 split by the active timeout every 1800 s, for a day.
+        for i in 0..48u64 {
+            let mut c = conn(i as f64 * 1800.0, true);
+            c.key.protocol = proto::UDP;
+            c.key.dport = 4444;
+            c.split = true;
+            p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
+        }
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn quiet_channels_are_forgotten() {
+        let mut p = ConnectionPatterns::new(ConnectionRules::default());
+        let mut out = Vec::new();
+        let c = conn(10.0, true);
+        p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
+        p.forget(3600 * NS_PER_SEC);
+        assert_eq!(p.len(), 1);
+        p.forget(3611 * NS_PER_SEC);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn group_destinations_and_validation() {
+        assert!(is_group(&Addr::from_v4([239, 255, 255, 250])));
+        assert!(is_group(&Addr::from_v4([255, 255, 255, 255])));
+        assert!(!is_group(&Addr::from_v4([10, 0, 0, 1])));
+        let mut v6 = [0u8; 16];
+        v6[0] = 0xff;
+        assert!(is_group(&Addr::from_v6(v6)));
+        assert!(ConnectionRules::default().validate().is_ok());
+        let bad = ConnectionRules {
+            beacon_min: 1,
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! The connection-pattern rules ([`crate::connections`]) as an operator on finished flows.
+
+use timely::container::CapacityContainerBuilder as Cb;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::StreamVec;
+
+use crate::alert::Alert;
+use crate::baseline::DetectConfig;
+use crate::connections::{Connection, ConnectionPatterns};
+use crate::flow::FlowRecord;
+
+/// Beacon and brute-force alerts from finished flows.
+///
+/// # Examples
+/// ```
+/// use flowtide_dataflows::baseline::DetectConfig;
+/// use flowtide_dataflows::flow::FlowRecord;
+/// use flowtide_dataflows::operators::ConnectionAlerts;
+/// use flowtide_dataflows::packet::Addr;
+/// use timely::dataflow::operators::{Inspect, ToStream};
+///
+/// // A host opening a TLS connection to the same server every 60 s (± 3 s).
+/// let flow = |i: u64| {
+///     let mut f = FlowRecord::default();
+///     f.src = Addr::from_v4([10, 0, 0, 5]);
+///     f.dst = Addr::from_v4([198, 51, 100, 7]);
+///     f.dport = 443;
+///     f.key.protocol = 6;
+///     f.src2dst.flags[0] = 1; // the initiator's SYN
+///     f.dst2src.packets = 5;
+///     f.first_ns = i * 60_000_000_000 + (i % 3) * 3_000_000_000;
+///     f.end_ns = f.first_ns + 2_000_000_000;
+///     f
+/// };
+/// let alerts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+/// let sink = alerts.clone();
+/// timely::example(move |scope| {
+///     let ends = vec![40 * 60_000_000_000u64].to_stream(scope);
+///     (0..40)
+///         .map(flow)
+///         .to_stream(scope)
+///         .connection_alerts(ends, &DetectConfig::default())
+///         .inspect(move |a| sink.lock().unwrap().push(a.clone()));
+/// });
+/// let alerts = alerts.lock().unwrap();
+/// assert_eq!(alerts.len(), 1);
+/// assert_eq!(alerts[0].kind.name(), "beacon");
+/// assert_eq!(alerts[0].metrics[0].value, 16.0); // judged from the 16th connection on
+/// ```
+pub trait ConnectionAlerts<'scope> {
+    /// Judges every flow as a connection of its service channel (source, destination,
+    /// destination port, protocol), in the order of the flows' end times once the
+    /// frontier has passed them, and raises [`crate::connections`]' alerts.
+    ///
+    /// `end_of_input` carries, from every source, the latest capture time it read, and
+    /// must reach every worker (e.g. `.broadcast()`): a flow still open at the end of
+    /// input (end time `u64::MAX`) is judged at the end, and its alerts carry the latest
+    /// capture time of the input. Every alert is emitted at a timely time at or before
+    /// its own time.
+    fn connection_alerts(
+        self,
+        end_of_input: StreamVec<'scope, u64, u64>,
+        config: &DetectConfig,
+    ) -> StreamVec<'scope, u64, Alert>;
+}
+
+impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
+    fn connection_alerts(
+        self,
+        end_of_input: StreamVec<'scope, u64, u64>,
+        config: &DetectConfig,
+    ) -> StreamVec<'scope, u64, Alert> {
+        let config = config.clone();
+        let forget_every = config
+            .connections
+            .beacon_max_interval_ns
+            .max(config.connections.brute_force_window_ns)
+            / 8;
+        self.map(|f| Connection::of_flow(&f))
+            .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
+                end_of_input,
+                Exchange::new(|c: &Connection| c.key.route()),
+                Pipeline,
+                "ConnectionAlerts",
+                move |cap: Capability<u64>, _info| {
+                    let mut cap = Some(cap);
+                    let mut patterns = ConnectionPatterns::new(config.connections.clone());
+                    let mut pending: Vec<Connection> = Vec::new();
+                    let mut ready: Vec<Connection> = Vec::new();
+                    let mut alerts: Vec<Alert> = Vec::new();
+                    let mut end_of_input_ns = 0u64;
+                    let mut forgot_at = 0u64;
+                    move |(flows, flows_frontier), (ends, ends_frontier), output| {
+                        flows.for_each(|_time, data| pending.append(data));
+                        ends.for_each(|_time, data| {
+                            end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
+                        });
+                        let Some(held) = cap.as_mut() else { return };
+                        let now = flows_frontier.frontier().iter().min().copied();
+                        let finished = now.is_none() && ends_frontier.is_empty();
+                        // Flows are emitted at or before their end: once the frontier
+                        // passes `t`, every flow that ended before `t` is here.
+                        let horizon = match now {
+                            Some(t) => t,
+                            None if finished => u64::MAX,
+                            None => return, // the end-of-input time is still coming
+                        };
+                        let mut i = 0;
+                        while i < pending.len() {
+                            if pending[i].end_ns < horizon || finished {
+                                ready.push(pending.swap_remove(i));
+                            } else {
+                                i += 1;
+                            }
+                        }
+                        if !ready.is_empty() {
+                            ready.sort_unstable();
+                            for c in ready.drain(..) {
+                                // A flow open at the end of input is known to
+                                // have ended when the input ended.
+                                let ts = if c.end_ns == u64::MAX {
+                                    end_of_input_ns.max(c.start_ns)
+                                } else {
+                                    c.end_ns
+                                };
+                                patterns.observe(&c, ts, &config, &mut alerts);
+                            }
+                        }
+                        if !alerts.is_empty() {
+                            // `held` is at or before the frontier that let these flows
+                            // through, so at or before each one's end.
+                            output.session(&*held).give_iterator(alerts.drain(..));
+                        }
+                        if finished {
+                            cap = None;
+                            return;
+                        }
+                        if horizon >= forgot_at.saturating_add(forget_every) {
+                            patterns.forget(horizon);
+                            forgot_at = horizon;
+                        }
+                        if horizon > *held.time() {
+                            held.downgrade(&horizon);
+                        }
+                    }
+                },
+            )
+    }
+}
