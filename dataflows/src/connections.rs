@@ -1,9 +1,12 @@
 //! Patterns in the sequence of connections one source opens to one service: C2 beacons
 //! and brute-force logins, recognised from finished flows without a learned baseline.
 //!
-//! A *connection* is a flow record: for TCP one whose initiator sent a SYN (a
-//! continuation of a flow split by the active timeout is not a new connection), for UDP
-//! one whose source port had not already been seen to run into the active timeout. The
+//! A *connection* is a flow record of at least two packets (a single unanswered packet
+//! is not judged: a spoofed-source flood brings millions of them, each on a channel of
+//! its own, and the state they would take is the point of the flood): for TCP one whose
+//! initiator sent a SYN (a continuation of a flow split by the active timeout is not a
+//! new connection), for UDP one whose source port had not already been seen to run into
+//! the active timeout. The
 //! connections of a **service channel** (source, destination, destination port,
 //! protocol) are judged in the order of their records' end times:
 //!
@@ -167,6 +170,8 @@ pub struct Connection {
     pub opened: bool,
     /// The flow ended at the active timeout (its traffic continues in a new record).
     pub split: bool,
+    /// The flow is one unanswered packet.
+    pub lone: bool,
 }
 
 impl Connection {
@@ -185,6 +190,7 @@ impl Connection {
             answered: f.dst2src.packets > 0,
             opened: f.key.protocol != proto::TCP || f.src2dst.flags[flag_index::SYN] > 0,
             split: f.end_reason == EndReason::Active,
+            lone: f.src2dst.packets + f.dst2src.packets <= 1,
         }
     }
 }
@@ -320,7 +326,7 @@ impl ConnectionPatterns {
             && !rules.ignore_ports.contains(&k.dport)
             && !is_group(&k.dst);
         let brute = rules.brute_force_min > 0 && k.protocol == proto::TCP;
-        if !(beacon || brute) || !c.opened {
+        if !(beacon || brute) || !c.opened || c.lone {
             return;
         }
         let history = rules.history();
@@ -515,6 +521,7 @@ mod tests {
             answered,
             opened: true,
             split: false,
+            lone: false,
         }
     }
 
@@ -612,6 +619,15 @@ mod tests {
         }
         assert!(out.is_empty(), "NTP polls are periodic by design");
         assert!(p.is_empty());
+        for i in 1..=40 {
+            let mut c = conn(f64::from(i) * 60.0, false);
+            c.lone = true;
+            p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
+        }
+        assert!(
+            out.is_empty() && p.is_empty(),
+            "single packets take no state"
+        );
     }
 
     #[test]
