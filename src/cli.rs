@@ -110,8 +110,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration_ns)]
     pub window: u64,
 
-    /// Flows only: no windows (`windows.jsonl`) and no anomaly scoring (reassembly alerts
-    /// stay).
+    /// Flows only: no windows (`windows.jsonl`) and no anomaly scoring (reassembly and
+    /// connection-pattern alerts stay).
     #[arg(long, conflicts_with_all = ["window_slide", "learn", "baseline_history", "alert_threshold"])]
     pub no_windows: bool,
 
