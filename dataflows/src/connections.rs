@@ -141,12 +141,8 @@ impl ChannelKey {
     /// The stable, well-mixed route of this key (same in every process).
     pub fn route(&self) -> u64 {
         let mut h = StableHasher::default();
-        let (a, b) = self.src.words();
-        let (c, d) = self.dst.words();
-        h.write_u64(a);
-        h.write_u64(b);
-        h.write_u64(c);
-        h.write_u64(d);
+        h.write_addr(&self.src);
+        h.write_addr(&self.dst);
         h.write_u64((u64::from(self.dport) << 8) | u64::from(self.protocol));
         h.finish()
     }
@@ -373,12 +369,19 @@ fn due(last: Option<u64>, ts_ns: u64, realert_ns: u64) -> bool {
     last.is_none_or(|t| ts_ns >= t.saturating_add(realert_ns))
 }
 
-fn channel_alert(k: ChannelKey, kind: AlertKind, ts_ns: u64, from_ns: u64) -> Alert {
+/// A channel alert over `[from_ns, ts_ns]` with its score (threshold 1).
+fn channel_alert(
+    k: ChannelKey,
+    kind: AlertKind,
+    (from_ns, ts_ns): (u64, u64),
+    score: f64,
+    config: &DetectConfig,
+) -> Alert {
     Alert {
         ts_ns,
         kind,
-        severity: Default::default(),
-        score: 0.0,
+        severity: config.severity(score, 1.0),
+        score,
         threshold: 1.0,
         granularity: AlertGranularity::Channel,
         src: Some(k.src),
@@ -428,9 +431,7 @@ fn judge_beacon(
     } else {
         f64::from(u16::MAX)
     };
-    let mut a = channel_alert(k, AlertKind::Beacon, ts_ns, starts[0]);
-    a.score = score;
-    a.severity = config.severity(score, 1.0);
+    let mut a = channel_alert(k, AlertKind::Beacon, (starts[0], ts_ns), score, config);
     a.metrics = vec![
         observed("connections", n as f64),
         observed("median_interval_s", r.median_ns / 1e9),
@@ -483,9 +484,7 @@ fn judge_brute_force(
     }
     ch.last_brute_force = Some(ts_ns);
     let score = count as f64 / min as f64;
-    let mut a = channel_alert(k, AlertKind::BruteForce, ts_ns, from);
-    a.score = score;
-    a.severity = config.severity(score, 1.0);
+    let mut a = channel_alert(k, AlertKind::BruteForce, (from, ts_ns), score, config);
     a.metrics = vec![
         observed("connections", count as f64),
         observed("span_s", (to - from) as f64 / 1e9),

@@ -85,12 +85,8 @@ impl FlowKey {
     pub fn route(&self) -> u64 {
         let mut h = StableHasher::new();
         self.ctx.hash_into(&mut h);
-        let (a, b) = self.lo.addr.words();
-        let (c, d) = self.hi.addr.words();
-        h.write_u64(a);
-        h.write_u64(b);
-        h.write_u64(c);
-        h.write_u64(d);
+        h.write_addr(&self.lo.addr);
+        h.write_addr(&self.hi.addr);
         h.write_u64(
             (self.lo.port as u64) | (self.hi.port as u64) << 16 | (self.protocol as u64) << 32,
         );
@@ -127,12 +123,8 @@ fn flow_ports(p: &Packet) -> (u16, u16) {
 pub fn fragment_route(p: &Packet) -> u64 {
     let mut h = StableHasher::new();
     p.ctx.hash_into(&mut h);
-    let (a, b) = p.src.words();
-    let (c, d) = p.dst.words();
-    h.write_u64(a);
-    h.write_u64(b);
-    h.write_u64(c);
-    h.write_u64(d);
+    h.write_addr(&p.src);
+    h.write_addr(&p.dst);
     let protocol = crate::reassembly::FragKey::keyed_protocol(p.ip_version, p.protocol);
     h.write_u64((p.ip_id as u64) | (protocol as u64) << 32 | (p.ip_version as u64) << 40);
     h.finish()

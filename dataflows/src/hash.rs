@@ -43,6 +43,14 @@ impl StableHasher {
         self.state = (self.state ^ word).wrapping_mul(MUL).rotate_left(29);
     }
 
+    /// Mixes an address (its two 64-bit words).
+    #[inline]
+    pub fn write_addr(&mut self, addr: &crate::packet::Addr) {
+        let (a, b) = addr.words();
+        self.write_u64(a);
+        self.write_u64(b);
+    }
+
     /// Mixes a byte string (length-prefixed, little-endian words).
     #[inline]
     pub fn write_bytes(&mut self, bytes: &[u8]) {

@@ -116,12 +116,8 @@ impl WindowKey {
     pub fn route(&self) -> u64 {
         let mut h = StableHasher::default();
         h.write_u64(self.granularity as u64);
-        let (a, b) = self.src.words();
-        let (c, d) = self.dst.words();
-        h.write_u64(a);
-        h.write_u64(b);
-        h.write_u64(c);
-        h.write_u64(d);
+        h.write_addr(&self.src);
+        h.write_addr(&self.dst);
         h.write_u64((u64::from(self.dport) << 8) | u64::from(self.protocol));
         h.finish()
     }

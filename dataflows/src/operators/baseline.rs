@@ -741,9 +741,7 @@ fn frag_hit(e: ReassemblyEvent) -> Option<FragHit> {
 
 fn dst_route(h: &FragHit) -> u64 {
     let mut s = StableHasher::new();
-    let (a, b) = h.2.words();
-    s.write_u64(a);
-    s.write_u64(b);
+    s.write_addr(&h.2);
     s.finish()
 }
 
@@ -852,9 +850,7 @@ impl<'scope> UnfinishedFragments<'scope> for StreamVec<'scope, u64, FragCount> {
         });
         let route = |c: &FragCount| {
             let mut s = StableHasher::new();
-            let (a, b) = c.0.words();
-            s.write_u64(a);
-            s.write_u64(b);
+            s.write_addr(&c.0);
             s.finish()
         };
         received.binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
