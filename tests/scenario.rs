@@ -274,6 +274,27 @@ fn truth_matches_capture_and_analyze_reads_it_all() {
             assert!(sources.contains(who), "{}: no flow from {who}", a["type"]);
         }
     }
+    // The port-scan rule names the attacker and the victim of the fast and the slow scan,
+    // with no learning phase.
+    let alerts = std::fs::read_to_string(out.join("alerts.jsonl")).expect("alerts");
+    let scans: Vec<Value> = alerts
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("alert json"))
+        .filter(|a: &Value| a["kind"] == "port_scan")
+        .collect();
+    for a in attacks {
+        if a["type"] == "fast_scan" || a["type"] == "slow_scan" {
+            assert!(
+                scans.iter().any(|s| s["src_ip"] == a["attacker"]
+                    && s["dest_ip"] == a["victim"]
+                    && s["granularity"] == "pair"),
+                "{}: no port_scan alert for {} -> {}: {scans:?}",
+                a["type"],
+                a["attacker"],
+                a["victim"]
+            );
+        }
+    }
 }
 
 #[test]

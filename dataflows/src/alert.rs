@@ -35,6 +35,8 @@ pub enum AlertKind {
     /// One source opening very many answered connections to one service (password
     /// guessing).
     BruteForce,
+    /// One source probing many ports of one destination.
+    PortScan,
 }
 
 impl AlertKind {
@@ -51,6 +53,7 @@ impl AlertKind {
             AlertKind::UdpFlood => "udp_flood",
             AlertKind::Beacon => "beacon",
             AlertKind::BruteForce => "brute_force",
+            AlertKind::PortScan => "port_scan",
         }
     }
 }
@@ -69,7 +72,8 @@ pub enum AlertGranularity {
     Host,
     /// A window key: (dst, dst port, protocol).
     Service,
-    /// Reassembly: a source/destination pair (the source omitted when several sent).
+    /// Reassembly, port scans: a source/destination pair (the source omitted when
+    /// several sent).
     Pair,
 }
 

@@ -435,6 +435,8 @@ pub struct DetectConfig {
     pub min_packets: u64,
     /// The connection-pattern rules (beacons, brute force; [`crate::connections`]).
     pub connections: crate::connections::ConnectionRules,
+    /// The port-scan rule ([`crate::scans`]).
+    pub scans: crate::scans::ScanRules,
 }
 
 impl Default for DetectConfig {
@@ -464,6 +466,7 @@ impl Default for DetectConfig {
             udp_flood_min_sources: 1000,
             min_packets: 2,
             connections: Default::default(),
+            scans: Default::default(),
         }
     }
 }
@@ -554,6 +557,7 @@ impl DetectConfig {
         }
         self.connections
             .validate()
+            .and_then(|()| self.scans.validate())
             .map_err(|e| format!("[connections] {e}"))
     }
 }

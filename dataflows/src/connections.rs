@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
 use crate::flow::{EndReason, FlowRecord};
-use crate::hash::{FastMap, StableHasher};
+use crate::hash::FastMap;
 use crate::packet::{proto, Addr};
 use crate::time::NS_PER_SEC;
 use crate::window::flag_index;
@@ -137,17 +137,6 @@ pub struct ChannelKey {
     pub protocol: u8,
 }
 
-impl ChannelKey {
-    /// The stable, well-mixed route of this key (same in every process).
-    pub fn route(&self) -> u64 {
-        let mut h = StableHasher::default();
-        h.write_addr(&self.src);
-        h.write_addr(&self.dst);
-        h.write_u64((u64::from(self.dport) << 8) | u64::from(self.protocol));
-        h.finish()
-    }
-}
-
 /// What the rules need of one finished flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Connection {
@@ -168,6 +157,8 @@ pub struct Connection {
     pub split: bool,
     /// The flow is one unanswered packet.
     pub lone: bool,
+    /// Either side sent payload bytes.
+    pub carried_payload: bool,
 }
 
 impl Connection {
@@ -187,6 +178,7 @@ impl Connection {
             opened: f.key.protocol != proto::TCP || f.src2dst.flags[flag_index::SYN] > 0,
             split: f.end_reason == EndReason::Active,
             lone: f.src2dst.packets + f.dst2src.packets <= 1,
+            carried_payload: f.src2dst.payload_bytes + f.dst2src.payload_bytes > 0,
         }
     }
 }
@@ -330,6 +322,11 @@ impl ConnectionPatterns {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => v.insert(Channel::default()),
         };
+        // A channel quiet for as long as `forget` waits starts afresh here, whether or not
+        // `forget` has run yet: the outcome does not depend on when it runs.
+        if ch.newest_ns.saturating_add(rules.memory_ns()) <= ts_ns {
+            *ch = Channel::default();
+        }
         if k.protocol == proto::UDP {
             let continued = ch.split_sports.contains(&c.sport);
             if c.split && !continued {
@@ -521,6 +518,7 @@ mod tests {
             opened: true,
             split: false,
             lone: false,
+            carried_payload: true,
         }
     }
 

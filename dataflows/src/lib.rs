@@ -28,6 +28,7 @@ pub mod packet;
 pub mod panes;
 pub mod reassembly;
 pub mod rules;
+pub mod scans;
 pub mod time;
 pub mod wide_batch;
 pub mod window;

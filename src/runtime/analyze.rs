@@ -246,7 +246,10 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             .concat(reassembled)
             .flow_table(end_of_input.clone(), table_config);
         let connections = &shared.detect.connections;
-        if connections.beacon_min > 0 || connections.brute_force_min > 0 {
+        if connections.beacon_min > 0
+            || connections.brute_force_min > 0
+            || shared.detect.scans.min_ports > 0
+        {
             alerts = flows
                 .clone()
                 .connection_alerts(end_of_input.clone(), &shared.detect)

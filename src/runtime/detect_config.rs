@@ -52,6 +52,9 @@
 //! brute_force_min = 30   # answered TCP connections to one service ... (0: off)
 //! brute_force_window = "60s"   # ... within this long
 //! realert = "1h"         # at most one alert per channel and pattern this often
+//! scan_min_ports = 25    # distinct ports probed (TCP, no payload) on one destination (0: off)
+//! scan_window = "1h"     # ... with at most this long between probes
+//! scan_capacity = 262144 # (source, destination) pairs followed at once
 //! ```
 
 use std::collections::BTreeMap;
@@ -96,6 +99,12 @@ pub struct ConnectionsSection {
     pub brute_force_window: Option<String>,
     /// Least time between two alerts of one channel and pattern (duration).
     pub realert: Option<String>,
+    /// Distinct probed ports that make a port-scan alert (0: off).
+    pub scan_min_ports: Option<usize>,
+    /// Longest time between two probes of one scan (duration).
+    pub scan_window: Option<String>,
+    /// Pairs followed at once.
+    pub scan_capacity: Option<usize>,
 }
 
 /// `[baseline]`.
@@ -266,6 +275,12 @@ impl FileConfig {
         }
         if let Some(s) = &k.realert {
             rules.realert_ns = duration("[connections] realert", s, true)?;
+            c.scans.realert_ns = rules.realert_ns;
+        }
+        set(k.scan_min_ports, &mut c.scans.min_ports);
+        set(k.scan_capacity, &mut c.scans.capacity);
+        if let Some(s) = &k.scan_window {
+            c.scans.window_ns = duration("[connections] scan_window", s, false)?;
         }
         Ok(())
     }
@@ -323,6 +338,8 @@ mod tests {
             beacon_max_interval = "4h"
             ignore_ports = [123]
             brute_force_min = 0
+            scan_min_ports = 15
+            scan_window = "5m"
             "#,
         )
         .expect("parses");
@@ -348,6 +365,10 @@ mod tests {
         assert_eq!(c.connections.ignore_ports, vec![123]);
         assert_eq!(c.connections.brute_force_min, 0);
         assert_eq!(c.connections.brute_force_window_ns, 60 * NS_PER_SEC);
+        assert_eq!(
+            (c.scans.min_ports, c.scans.window_ns),
+            (15, 300 * NS_PER_SEC)
+        );
         c.validate().expect("valid");
     }
 

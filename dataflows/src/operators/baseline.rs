@@ -946,7 +946,8 @@ fn frag_alert(
             | AlertKind::SynAckReflection
             | AlertKind::UdpFlood
             | AlertKind::Beacon
-            | AlertKind::BruteForce,
+            | AlertKind::BruteForce
+            | AlertKind::PortScan,
             _,
         ) => return None,
     };

@@ -1,4 +1,5 @@
-//! The connection-pattern rules ([`crate::connections`]) as an operator on finished flows.
+//! The connection-pattern rules ([`crate::connections`]) and the port-scan rule
+//! ([`crate::scans`]) as an operator on finished flows.
 
 use timely::container::CapacityContainerBuilder as Cb;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -10,8 +11,9 @@ use crate::alert::Alert;
 use crate::baseline::DetectConfig;
 use crate::connections::{Connection, ConnectionPatterns};
 use crate::flow::FlowRecord;
+use crate::scans::{shard, PortScans};
 
-/// Beacon and brute-force alerts from finished flows.
+/// Beacon, brute-force and port-scan alerts from finished flows.
 ///
 /// # Examples
 /// ```
@@ -51,8 +53,11 @@ use crate::flow::FlowRecord;
 /// ```
 pub trait ConnectionAlerts<'scope> {
     /// Judges every flow as a connection of its service channel (source, destination,
-    /// destination port, protocol), in the order of the flows' end times once the
-    /// frontier has passed them, and raises [`crate::connections`]' alerts.
+    /// destination port, protocol) and as a possible probe of its (source, destination)
+    /// pair, in the order of the flows' end times once the frontier has passed them, and
+    /// raises [`crate::connections`]' and [`crate::scans`]' alerts. Flows are routed by
+    /// the pair's scan shard ([`crate::scans::shard`]), which keeps a channel's flows
+    /// together too.
     ///
     /// `end_of_input` carries, from every source, the latest capture time it read, and
     /// must reach every worker (e.g. `.broadcast()`): a flow still open at the end of
@@ -77,16 +82,18 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
             .connections
             .beacon_max_interval_ns
             .max(config.connections.brute_force_window_ns)
+            .min(config.scans.window_ns)
             / 8;
         self.map(|f| Connection::of_flow(&f))
             .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
                 end_of_input,
-                Exchange::new(|c: &Connection| c.key.route()),
+                Exchange::new(|c: &Connection| shard(&c.key.src, &c.key.dst)),
                 Pipeline,
                 "ConnectionAlerts",
                 move |cap: Capability<u64>, _info| {
                     let mut cap = Some(cap);
                     let mut patterns = ConnectionPatterns::new(config.connections.clone());
+                    let mut scans = PortScans::new(config.scans.clone());
                     let mut pending: Vec<Connection> = Vec::new();
                     let mut ready: Vec<Connection> = Vec::new();
                     let mut alerts: Vec<Alert> = Vec::new();
@@ -126,6 +133,7 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                                     c.end_ns
                                 };
                                 patterns.observe(&c, ts, &config, &mut alerts);
+                                scans.observe(&c, ts, &config, &mut alerts);
                             }
                         }
                         if !alerts.is_empty() {
@@ -139,6 +147,7 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                         }
                         if horizon >= forgot_at.saturating_add(forget_every) {
                             patterns.forget(horizon);
+                            scans.forget(horizon);
                             forgot_at = horizon;
                         }
                         if horizon > *held.time() {
