@@ -37,6 +37,8 @@ pub enum AlertKind {
     BruteForce,
     /// One source probing many ports of one destination.
     PortScan,
+    /// One source probing one port (or echo) of many destinations.
+    AddressScan,
 }
 
 impl AlertKind {
@@ -54,6 +56,7 @@ impl AlertKind {
             AlertKind::Beacon => "beacon",
             AlertKind::BruteForce => "brute_force",
             AlertKind::PortScan => "port_scan",
+            AlertKind::AddressScan => "address_scan",
         }
     }
 }

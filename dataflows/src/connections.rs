@@ -27,9 +27,11 @@
 //!   ports in `ignore_ports` (DNS, NTP, DHCP, NetBIOS, mDNS, SSDP by default),
 //!   multicast and broadcast destinations, and protocols other than TCP and UDP.
 //! - **Brute force** ([`ConnectionRules::brute_force_min`]): at least that many TCP
-//!   connections that the service answered, started by one source towards one service
-//!   within `brute_force_window` — a password guesser opens a connection per guess or per
-//!   few guesses; a client reuses its connection (Zeek's SSH guesser threshold is 30).
+//!   *sessions* (connections the service answered and in which payload was sent), started
+//!   by one source towards one service within `brute_force_window` — a password guesser
+//!   opens a connection per guess or per few guesses and exchanges an authentication in
+//!   each; a client reuses its connection (Zeek's SSH guesser threshold is 30). Half-open
+//!   connections (a SYN flood's) and bare probes are no sessions.
 //!
 //! One alert per channel and pattern at most every `realert` of event time.
 
@@ -195,7 +197,8 @@ fn is_group(a: &Addr) -> bool {
 /// One channel's recent connections.
 #[derive(Debug, Default)]
 struct Channel {
-    /// Connection starts, ascending, with whether the service answered.
+    /// Connection starts, ascending, with whether they were sessions (answered, with
+    /// payload).
     starts: Vec<(u64, bool)>,
     /// Source ports whose flow ran into the active timeout (their next record is no new
     /// connection).
@@ -348,7 +351,8 @@ impl ConnectionPatterns {
             ch.starts.clear();
         }
         let at = ch.starts.partition_point(|&(t, _)| t <= c.start_ns);
-        ch.starts.insert(at, (c.start_ns, c.answered));
+        ch.starts
+            .insert(at, (c.start_ns, c.answered && c.carried_payload));
         if ch.starts.len() > history {
             ch.starts.remove(0);
         }
@@ -463,7 +467,7 @@ fn judge_brute_force(
     }
     let min = rules.brute_force_min;
     let window = rules.brute_force_window_ns;
-    // The densest run of answered connections within the window, ending at each start.
+    // The densest run of sessions within the window, ending at each start.
     let answered: Vec<u64> = ch.starts.iter().filter(|s| s.1).map(|s| s.0).collect();
     let mut best = (0usize, 0u64, 0u64);
     let mut lo = 0;
@@ -487,7 +491,7 @@ fn judge_brute_force(
         observed("span_s", (to - from) as f64 / 1e9),
     ];
     a.explanation = format!(
-        "{}: {} answered connections in {} s from one source to one service: repeated \
+        "{}: {} sessions in {} s from one source to one service: repeated \
          logins, as a password guesser makes (threshold {} within {} s)",
         a.describe_key(),
         count,
@@ -655,6 +659,12 @@ mod tests {
         let mut out = Vec::new();
         for &s in &burst {
             let c = conn(s, false);
+            p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
+        }
+        assert!(out.is_empty());
+        for &s in &burst {
+            let mut c = conn(s + 100.0, true);
+            c.carried_payload = false; // half-open or bare handshakes: no logins
             p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
         }
         assert!(out.is_empty());

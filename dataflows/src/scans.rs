@@ -1,25 +1,32 @@
-//! Port scans, fast or slow, from finished flows: one source probing many ports of one
-//! destination, counted over a long horizon with bounded state.
+//! Scans, fast or slow, from finished flows: one source probing many ports of one
+//! destination (`port_scan`), or one port of many destinations (`address_scan`),
+//! counted over a long horizon with bounded state.
 //!
 //! A **probe** is a TCP flow whose initiator sent a SYN and in which neither side sent a
 //! byte of payload: a SYN answered by RST (closed port), by SYN-ACK and the prober's RST
 //! (open port), or not at all (filtered port). Clients send data on the connections they
-//! open. A `port_scan` alert names a (source, destination) pair with probes to at least
-//! [`ScanRules::min_ports`] distinct destination ports, none more than
-//! [`ScanRules::window_ns`] after the previous one: a slow scan probing a port every half
-//! minute reaches 25 ports in about 12 minutes, a fast one in a fraction of a second.
-//! (Zeek's scan policy counts 15 ports within 5 minutes; the longer horizon is what sees
-//! slow scans.)
+//! open. For address scans an ICMP or ICMPv6 echo request also probes (a ping sweep).
+//! A `port_scan` alert names a (source, destination) pair with probes to at least
+//! [`ScanRules::min_ports`] distinct destination ports; an `address_scan` alert names a
+//! source with probes of one TCP port (or of echo) to at least [`ScanRules::min_hosts`]
+//! distinct destinations; in both, no probe more than [`ScanRules::window_ns`] after the
+//! previous one. A slow scan probing a port every half minute reaches 25 ports in about
+//! 12 minutes, a fast one in a fraction of a second. (Zeek's scan policy counts 15 ports
+//! or 25 hosts within 5 minutes; the longer horizon is what sees slow scans.) A network
+//! monitor pinging every host is an address scan by this definition.
 //!
-//! **Bounded state.** Pairs are kept in [`SHARDS`] shards of at most
-//! [`ScanRules::capacity`] / [`SHARDS`] pairs each, chosen by a stable hash of the pair.
-//! When a shard is full, a new pair replaces the pair with the fewest ports (the least
-//! recent among equals): a spoofed-source SYN flood brings millions of one-port pairs
-//! that churn through the shards, while a scanner's pair, once it holds two ports,
-//! outlives them. Under such a flood a scanner slower than the churn can lose its first
-//! probe before the second arrives: the flood masks it. The connections of a shard are
-//! judged on one worker in (end time, key) order, so the outcome, evictions included,
-//! does not depend on the number of workers.
+//! **Bounded state.** Keys are kept in [`SHARDS`] shards per kind of scan, of at most
+//! [`ScanRules::capacity`] / [`SHARDS`] keys each; the shard is a stable hash of the
+//! source, and flows are routed to workers by it. When a shard is full, a new key
+//! replaces the key with the fewest distinct values (the least recent among equals): a
+//! spoofed-source SYN flood brings millions of one-port keys that churn through the
+//! shards, while a scanner's key, once it holds two values, outlives them. Under such a
+//! flood a scanner slower than the churn can lose its first probe before the second
+//! arrives: the flood masks it. The connections of a shard are judged on one worker in
+//! (end time, key) order, so the outcome, evictions included, does not depend on the
+//! number of workers.
+
+use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,19 +37,22 @@ use crate::hash::{FastMap, StableHasher};
 use crate::packet::{proto, Addr};
 use crate::time::NS_PER_SEC;
 
-/// Shards of the pair table (a power of two; the unit of routing between workers).
+/// Shards of each scan table (the unit of routing between workers).
 pub const SHARDS: usize = 1024;
 
-/// Settings of the port-scan rule (`[connections]` in the config file).
+/// Settings of the scan rules (`[connections]` in the config file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScanRules {
-    /// Distinct probed ports that make a `port_scan` alert (0: no port-scan rule).
+    /// Distinct probed ports of one destination that make a `port_scan` alert (0: off).
     pub min_ports: usize,
-    /// A pair whose last probe is older than this (ns) starts afresh.
+    /// Distinct destinations probed on one port that make an `address_scan` alert (0:
+    /// off).
+    pub min_hosts: usize,
+    /// A key whose last probe is older than this (ns) starts afresh.
     pub window_ns: u64,
-    /// Most (source, destination) pairs followed at once, over all workers.
+    /// Most keys followed at once per kind of scan, over all workers.
     pub capacity: usize,
-    /// At most one alert per pair this often (ns of event time).
+    /// At most one alert per key this often (ns of event time).
     pub realert_ns: u64,
 }
 
@@ -50,6 +60,7 @@ impl Default for ScanRules {
     fn default() -> Self {
         ScanRules {
             min_ports: 25,
+            min_hosts: 25,
             window_ns: 3600 * NS_PER_SEC,
             capacity: 262_144,
             realert_ns: 3600 * NS_PER_SEC,
@@ -63,6 +74,9 @@ impl ScanRules {
         if self.min_ports == 1 || self.min_ports > 65_536 {
             return Err("scan_min_ports must be 0 (off) or 2..=65536".into());
         }
+        if self.min_hosts == 1 || self.min_hosts > 65_536 {
+            return Err("sweep_min_hosts must be 0 (off) or 2..=65536".into());
+        }
         if self.window_ns == 0 {
             return Err("scan_window must be positive".into());
         }
@@ -71,33 +85,34 @@ impl ScanRules {
         }
         Ok(())
     }
-
-    fn per_shard(&self) -> usize {
-        self.capacity / SHARDS
-    }
 }
 
-/// The pair a connection counts for: (initiator, responder).
-pub type Pair = (Addr, Addr);
-
-/// The shard of a pair (stable in every process): connections must be routed to workers
-/// by it, so that a shard is judged on one worker.
-pub fn shard(src: &Addr, dst: &Addr) -> u64 {
+/// The shard of a source (stable in every process): connections must be routed to
+/// workers by it, so that a shard is judged on one worker.
+pub fn shard(src: &Addr) -> u64 {
     let mut h = StableHasher::default();
     h.write_addr(src);
-    h.write_addr(dst);
     h.finish() % SHARDS as u64
 }
 
-/// True when a connection is a probe (see the module docs).
+/// True when a connection is a TCP probe (see the module docs).
 pub fn is_probe(c: &Connection) -> bool {
     c.key.protocol == proto::TCP && c.opened && !c.carried_payload
 }
 
-#[derive(Debug, Default)]
-struct PairState {
-    /// Distinct probed ports, ascending (at most `min_ports`).
-    ports: Vec<u16>,
+/// True when a connection is an ICMP or ICMPv6 echo request exchange (its first packet's
+/// type is in the high byte of the source port).
+pub fn is_echo(c: &Connection) -> bool {
+    matches!(
+        (c.key.protocol, c.sport >> 8),
+        (proto::ICMP, 8) | (proto::ICMPV6, 128)
+    )
+}
+
+#[derive(Debug)]
+struct Tally<V> {
+    /// Distinct values, ascending (at most the threshold).
+    values: Vec<V>,
     /// Start of the first probe counted.
     first_ns: u64,
     /// Start of the latest probe.
@@ -105,48 +120,160 @@ struct PairState {
     last_alert: Option<u64>,
 }
 
-/// One worker's port-scan state (the shards routed to it), independent of timely.
-#[derive(Debug, Default)]
+impl<V> Default for Tally<V> {
+    fn default() -> Self {
+        Tally {
+            values: Vec::new(),
+            first_ns: 0,
+            newest_ns: 0,
+            last_alert: None,
+        }
+    }
+}
+
+/// Distinct values per key, in bounded shards (see the module docs).
+#[derive(Debug)]
+struct DistinctTable<K, V> {
+    shards: FastMap<u64, FastMap<K, Tally<V>>>,
+    per_shard: usize,
+    window_ns: u64,
+    evictions: u64,
+}
+
+impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
+    fn new(rules: &ScanRules) -> Self {
+        DistinctTable {
+            shards: FastMap::default(),
+            per_shard: rules.capacity / SHARDS,
+            window_ns: rules.window_ns,
+            evictions: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards.values().map(FastMap::len).sum()
+    }
+
+    fn forget(&mut self, frontier_ns: u64) {
+        let window = self.window_ns;
+        for s in self.shards.values_mut() {
+            s.retain(|_, t| t.newest_ns.saturating_add(window) > frontier_ns);
+        }
+        self.shards.retain(|_, s| !s.is_empty());
+    }
+
+    /// Adds `value` to `key`'s set (probe started at `start_ns`, judged at `ts_ns`);
+    /// returns the tally when it has just reached `min` distinct values and an alert is
+    /// due.
+    fn add(
+        &mut self,
+        (shard, key): (u64, K),
+        value: V,
+        (start_ns, ts_ns): (u64, u64),
+        min: usize,
+        realert_ns: u64,
+    ) -> Option<&Tally<V>> {
+        let window = self.window_ns;
+        let table = self.shards.entry(shard).or_default();
+        if !table.contains_key(&key) && table.len() >= self.per_shard {
+            // Replace the key with the fewest values, the least recent among equals; keys
+            // past their window go first (whatever their values).
+            let victim = table
+                .iter()
+                .min_by_key(|(k, t)| {
+                    let live = t.newest_ns.saturating_add(window) > ts_ns;
+                    (live, t.values.len(), t.newest_ns, **k)
+                })
+                .map(|(k, _)| *k);
+            if let Some(k) = victim {
+                table.remove(&k);
+                self.evictions += 1;
+            }
+        }
+        let t = table.entry(key).or_default();
+        // A key quiet for a window starts afresh here, as `forget` would have dropped it:
+        // the outcome does not depend on when `forget` runs.
+        if t.newest_ns.saturating_add(window) <= ts_ns {
+            *t = Tally::default();
+        }
+        if t.values.is_empty() {
+            t.first_ns = start_ns;
+        }
+        t.newest_ns = t.newest_ns.max(start_ns);
+        if t.values.len() >= min {
+            return None; // counted enough (alerted, or waiting to realert)
+        }
+        if let Err(at) = t.values.binary_search(&value) {
+            t.values.insert(at, value);
+        }
+        let due = t
+            .last_alert
+            .is_none_or(|last| ts_ns >= last.saturating_add(realert_ns));
+        if t.values.len() < min || !due {
+            return None;
+        }
+        t.last_alert = Some(ts_ns);
+        Some(t)
+    }
+}
+
+/// The key of an address scan: source, protocol, probed port (0 for echo).
+type SweepKey = (Addr, u8, u16);
+
+/// One worker's scan state (the shards routed to it), independent of timely.
+#[derive(Debug)]
 pub struct PortScans {
     rules: ScanRules,
-    shards: FastMap<u64, FastMap<Pair, PairState>>,
-    evictions: u64,
+    ports: DistinctTable<(Addr, Addr), u16>,
+    hosts: DistinctTable<SweepKey, Addr>,
+}
+
+impl Default for PortScans {
+    fn default() -> Self {
+        PortScans::new(ScanRules::default())
+    }
+}
+
+fn metric(name: &str, value: f64) -> AlertMetric {
+    AlertMetric {
+        name: name.to_string(),
+        value,
+        ..Default::default()
+    }
 }
 
 impl PortScans {
     /// Empty state.
     pub fn new(rules: ScanRules) -> Self {
         PortScans {
+            ports: DistinctTable::new(&rules),
+            hosts: DistinctTable::new(&rules),
             rules,
-            ..Default::default()
         }
     }
 
-    /// Pairs followed.
+    /// Keys followed (pairs and sweeps).
     pub fn len(&self) -> usize {
-        self.shards.values().map(FastMap::len).sum()
+        self.ports.len() + self.hosts.len()
     }
 
-    /// True when no pair is followed.
+    /// True when no key is followed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Pairs replaced in a full shard so far.
+    /// Keys replaced in a full shard so far.
     pub fn evictions(&self) -> u64 {
-        self.evictions
+        self.ports.evictions + self.hosts.evictions
     }
 
-    /// Forgets the pairs whose last probe is a window or more before `frontier_ns`.
+    /// Forgets the keys whose last probe is a window or more before `frontier_ns`.
     pub fn forget(&mut self, frontier_ns: u64) {
-        let window = self.rules.window_ns;
-        for s in self.shards.values_mut() {
-            s.retain(|_, p| p.newest_ns.saturating_add(window) > frontier_ns);
-        }
-        self.shards.retain(|_, s| !s.is_empty());
+        self.ports.forget(frontier_ns);
+        self.hosts.forget(frontier_ns);
     }
 
-    /// Counts one more connection (in (end time, key) order); an alert goes to `out` with
+    /// Counts one more connection (in (end time, key) order); alerts go to `out` with
     /// time `ts_ns`.
     pub fn observe(
         &mut self,
@@ -156,95 +283,104 @@ impl PortScans {
         out: &mut Vec<Alert>,
     ) {
         let rules = &self.rules;
-        if rules.min_ports == 0 || !is_probe(c) {
+        let (tcp, echo) = (is_probe(c), is_echo(c));
+        if !(tcp || echo) {
             return;
         }
-        let pair = (c.key.src, c.key.dst);
-        let window = rules.window_ns;
-        let per_shard = rules.per_shard();
-        let shard = self.shards.entry(shard(&pair.0, &pair.1)).or_default();
-        if !shard.contains_key(&pair) && shard.len() >= per_shard {
-            // Replace the pair with the fewest ports, the least recent among equals;
-            // pairs past their window go first (whatever their ports).
-            let victim = shard
-                .iter()
-                .min_by_key(|(k, p)| {
-                    let live = p.newest_ns.saturating_add(window) > ts_ns;
-                    (live, p.ports.len(), p.newest_ns, **k)
-                })
-                .map(|(k, _)| *k);
-            if let Some(k) = victim {
-                shard.remove(&k);
-                self.evictions += 1;
+        let k = c.key;
+        let shard = shard(&k.src);
+        let times = (c.start_ns, ts_ns);
+        let alert =
+            |kind, granularity, dst: Option<Addr>, port, (first, newest): (u64, u64), n: usize| {
+                Alert {
+                    ts_ns,
+                    kind,
+                    severity: config.severity(1.0, 1.0),
+                    score: 1.0,
+                    threshold: 1.0,
+                    granularity,
+                    src: Some(k.src),
+                    dst,
+                    dst_port: port,
+                    protocol: Some(k.protocol),
+                    hour_of_day: None,
+                    window_start_ns: first,
+                    window_end_ns: ts_ns,
+                    metrics: vec![
+                        metric(
+                            if dst.is_some() {
+                                "distinct_ports"
+                            } else {
+                                "distinct_hosts"
+                            },
+                            n as f64,
+                        ),
+                        metric("span_s", newest.saturating_sub(first) as f64 / 1e9),
+                    ],
+                    explanation: String::new(),
+                }
+            };
+        let window = short_number(rules.window_ns as f64 / 1e9);
+        if tcp && rules.min_ports > 0 {
+            let key = (shard, (k.src, k.dst));
+            if let Some(t) = self
+                .ports
+                .add(key, k.dport, times, rules.min_ports, rules.realert_ns)
+            {
+                let span = (t.first_ns, t.newest_ns);
+                let sample: Vec<String> = t.values.iter().take(5).map(u16::to_string).collect();
+                let n = t.values.len();
+                let mut a = alert(
+                    AlertKind::PortScan,
+                    AlertGranularity::Pair,
+                    Some(k.dst),
+                    None,
+                    span,
+                    n,
+                );
+                a.explanation = format!(
+                    "{}: TCP probes without data to {n} distinct ports ({}, ...) in {} s: a \
+                     port scan (threshold {} ports, at most {window} s between probes)",
+                    a.describe_key(),
+                    sample.join(", "),
+                    short_number(a.metrics[1].value),
+                    rules.min_ports,
+                );
+                out.push(a);
             }
         }
-        let p = shard.entry(pair).or_default();
-        // A pair quiet for a window starts afresh here, as `forget` would have dropped
-        // it: the outcome does not depend on when `forget` runs.
-        if p.newest_ns.saturating_add(window) <= ts_ns {
-            *p = PairState::default();
+        if rules.min_hosts > 0 {
+            let port = if tcp { k.dport } else { 0 };
+            let key = (shard, (k.src, k.protocol, port));
+            if let Some(t) = self
+                .hosts
+                .add(key, k.dst, times, rules.min_hosts, rules.realert_ns)
+            {
+                let span = (t.first_ns, t.newest_ns);
+                let n = t.values.len();
+                let what = if tcp {
+                    format!("TCP probes without data to port {port}")
+                } else {
+                    "echo requests".to_string()
+                };
+                let mut a = alert(
+                    AlertKind::AddressScan,
+                    AlertGranularity::Host,
+                    None,
+                    tcp.then_some(port),
+                    span,
+                    n,
+                );
+                a.explanation = format!(
+                    "{}: {what} of {n} distinct hosts in {} s: an address scan (threshold \
+                     {} hosts, at most {window} s between probes)",
+                    a.describe_key(),
+                    short_number(a.metrics[1].value),
+                    rules.min_hosts,
+                );
+                out.push(a);
+            }
         }
-        if p.ports.is_empty() {
-            p.first_ns = c.start_ns;
-        }
-        p.newest_ns = p.newest_ns.max(c.start_ns);
-        if p.ports.len() >= rules.min_ports {
-            return; // already counted enough (and alerted, or waiting to realert)
-        }
-        if let Err(at) = p.ports.binary_search(&c.key.dport) {
-            p.ports.insert(at, c.key.dport);
-        }
-        let due = p
-            .last_alert
-            .is_none_or(|t| ts_ns >= t.saturating_add(rules.realert_ns));
-        if p.ports.len() < rules.min_ports || !due {
-            return;
-        }
-        p.last_alert = Some(ts_ns);
-        let n = p.ports.len();
-        let span = p.newest_ns.saturating_sub(p.first_ns);
-        let score = 1.0;
-        let mut a = Alert {
-            ts_ns,
-            kind: AlertKind::PortScan,
-            severity: config.severity(score, 1.0),
-            score,
-            threshold: 1.0,
-            granularity: AlertGranularity::Pair,
-            src: Some(pair.0),
-            dst: Some(pair.1),
-            dst_port: None,
-            protocol: Some(proto::TCP),
-            hour_of_day: None,
-            window_start_ns: p.first_ns,
-            window_end_ns: ts_ns,
-            metrics: vec![
-                AlertMetric {
-                    name: "distinct_ports".into(),
-                    value: n as f64,
-                    ..Default::default()
-                },
-                AlertMetric {
-                    name: "span_s".into(),
-                    value: span as f64 / 1e9,
-                    ..Default::default()
-                },
-            ],
-            explanation: String::new(),
-        };
-        // Probes are ports p.ports; name a few.
-        let sample: Vec<String> = p.ports.iter().take(5).map(u16::to_string).collect();
-        a.explanation = format!(
-            "{}: TCP probes without data to {} distinct ports ({}, ...) in {} s: a port \
-             scan (threshold {} ports, at most {} s between probes)",
-            a.describe_key(),
-            n,
-            sample.join(", "),
-            short_number(span as f64 / 1e9),
-            rules.min_ports,
-            short_number(window as f64 / 1e9),
-        );
-        out.push(a);
     }
 }
 
@@ -338,17 +474,54 @@ mod tests {
         let alerts = feed(&mut s, &conns);
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert_eq!(alerts[0].src, Some(Addr::from_v4([10, 0, 0, 1])));
-        assert!(s.len() <= SHARDS * 4);
+        assert!(
+            s.len() <= 2 * SHARDS * 4,
+            "both tables stay within their capacity"
+        );
         assert!(s.evictions() > 190_000);
+    }
+
+    #[test]
+    fn ping_and_port_sweeps_are_address_scans() {
+        let mut s = PortScans::new(ScanRules::default());
+        let echo = |dst: u8, t: f64, icmp_type: u16| {
+            let mut c = probe(7, dst, 4242, t);
+            c.key.protocol = proto::ICMP;
+            c.sport = icmp_type << 8;
+            c
+        };
+        let pings: Vec<_> = (0..40).map(|i| echo(i, f64::from(i) * 0.05, 8)).collect();
+        let alerts = feed(&mut s, &pings);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let a = &alerts[0];
+        assert_eq!(
+            (a.kind, a.granularity),
+            (AlertKind::AddressScan, AlertGranularity::Host)
+        );
+        assert_eq!(
+            (a.dst, a.dst_port, a.protocol),
+            (None, None, Some(proto::ICMP))
+        );
+        assert_eq!(a.metrics[0].value, 25.0);
+        // Port 445 of 30 hosts, a probe a minute: a slow worm-like sweep.
+        let smb: Vec<_> = (0..30)
+            .map(|i| probe(8, i, 445, f64::from(i) * 60.0))
+            .collect();
+        let alerts = feed(&mut s, &smb);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].dst_port, Some(445));
+        // Unreachables a router sends to many hosts are no sweep.
+        let errors: Vec<_> = (0..40).map(|i| echo(i, 5000.0 + f64::from(i), 3)).collect();
+        assert!(feed(&mut s, &errors).is_empty());
     }
 
     #[test]
     fn quiet_pairs_are_forgotten() {
         let mut s = PortScans::new(ScanRules::default());
         feed(&mut s, &[probe(1, 1, 80, 10.0)]);
-        assert_eq!(s.len(), 1);
+        assert_eq!(s.len(), 2, "a pair and a sweep key");
         s.forget(3600 * NS_PER_SEC);
-        assert_eq!(s.len(), 1);
+        assert_eq!(s.len(), 2);
         s.forget(3610 * NS_PER_SEC);
         assert!(s.is_empty());
     }

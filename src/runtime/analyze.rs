@@ -249,6 +249,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         if connections.beacon_min > 0
             || connections.brute_force_min > 0
             || shared.detect.scans.min_ports > 0
+            || shared.detect.scans.min_hosts > 0
         {
             alerts = flows
                 .clone()

@@ -53,6 +53,7 @@
 //! brute_force_window = "60s"   # ... within this long
 //! realert = "1h"         # at most one alert per channel and pattern this often
 //! scan_min_ports = 25    # distinct ports probed (TCP, no payload) on one destination (0: off)
+//! sweep_min_hosts = 25   # distinct hosts probed on one port (or pinged) (0: off)
 //! scan_window = "1h"     # ... with at most this long between probes
 //! scan_capacity = 262144 # (source, destination) pairs followed at once
 //! ```
@@ -101,6 +102,8 @@ pub struct ConnectionsSection {
     pub realert: Option<String>,
     /// Distinct probed ports that make a port-scan alert (0: off).
     pub scan_min_ports: Option<usize>,
+    /// Distinct destinations probed on one port that make an address-scan alert (0: off).
+    pub sweep_min_hosts: Option<usize>,
     /// Longest time between two probes of one scan (duration).
     pub scan_window: Option<String>,
     /// Pairs followed at once.
@@ -278,6 +281,7 @@ impl FileConfig {
             c.scans.realert_ns = rules.realert_ns;
         }
         set(k.scan_min_ports, &mut c.scans.min_ports);
+        set(k.sweep_min_hosts, &mut c.scans.min_hosts);
         set(k.scan_capacity, &mut c.scans.capacity);
         if let Some(s) = &k.scan_window {
             c.scans.window_ns = duration("[connections] scan_window", s, false)?;
@@ -339,6 +343,7 @@ mod tests {
             ignore_ports = [123]
             brute_force_min = 0
             scan_min_ports = 15
+            sweep_min_hosts = 0
             scan_window = "5m"
             "#,
         )
@@ -369,6 +374,7 @@ mod tests {
             (c.scans.min_ports, c.scans.window_ns),
             (15, 300 * NS_PER_SEC)
         );
+        assert_eq!(c.scans.min_hosts, 0);
         c.validate().expect("valid");
     }
 

@@ -947,7 +947,8 @@ fn frag_alert(
             | AlertKind::UdpFlood
             | AlertKind::Beacon
             | AlertKind::BruteForce
-            | AlertKind::PortScan,
+            | AlertKind::PortScan
+            | AlertKind::AddressScan,
             _,
         ) => return None,
     };

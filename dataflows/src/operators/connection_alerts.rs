@@ -56,8 +56,8 @@ pub trait ConnectionAlerts<'scope> {
     /// destination port, protocol) and as a possible probe of its (source, destination)
     /// pair, in the order of the flows' end times once the frontier has passed them, and
     /// raises [`crate::connections`]' and [`crate::scans`]' alerts. Flows are routed by
-    /// the pair's scan shard ([`crate::scans::shard`]), which keeps a channel's flows
-    /// together too.
+    /// their source's scan shard ([`crate::scans::shard`]), which keeps a channel's and a
+    /// pair's flows together too.
     ///
     /// `end_of_input` carries, from every source, the latest capture time it read, and
     /// must reach every worker (e.g. `.broadcast()`): a flow still open at the end of
@@ -87,7 +87,7 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
         self.map(|f| Connection::of_flow(&f))
             .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
                 end_of_input,
-                Exchange::new(|c: &Connection| shard(&c.key.src, &c.key.dst)),
+                Exchange::new(|c: &Connection| shard(&c.key.src)),
                 Pipeline,
                 "ConnectionAlerts",
                 move |cap: Capability<u64>, _info| {
