@@ -310,6 +310,27 @@ fn real_c2_and_brute_force_raise_connection_pattern_alerts() {
     // 0.3 s), but DNS is periodic by design and not judged.
 }
 
+/// A real IoT botnet host (Hide and Seek, which spreads by scanning for telnet): the
+/// address-scan rule names it and the ports it sweeps, with every worker count.
+#[test]
+fn real_botnet_scanning_raises_address_scan_alerts() {
+    let Some(root) = corpus() else { return };
+    let found = same_alerts_with_1_and_2_workers(&root, "anomaly/slips/test7-malicious.pcap");
+    assert!(!found.is_empty());
+    let mut ports = Vec::new();
+    for a in &found {
+        assert_eq!(a["kind"], "address_scan", "{a}");
+        assert_eq!(a["granularity"], "host", "{a}");
+        assert_eq!(a["src_ip"], "192.168.2.16", "{a}");
+        assert!(
+            a["metrics"][0]["value"].as_f64().unwrap_or(0.0) >= 25.0,
+            "{a}"
+        );
+        ports.push(a["dest_port"].as_u64().unwrap_or(0));
+    }
+    assert!(ports.contains(&23) && ports.contains(&2323), "{ports:?}");
+}
+
 /// A synthetic fragment flood under a small reassembly budget: one `frag_flood` alert
 /// per destination and bucket, not one per evicted datagram.
 #[test]
