@@ -18,14 +18,17 @@
 //! **Bounded state.** Keys are kept in [`SHARDS`] shards per kind of scan, of at most
 //! [`ScanRules::capacity`] / [`SHARDS`] keys each; the shard is a stable hash of the
 //! source, and flows are routed to workers by it. When a shard is full, a new key
-//! replaces the key with the fewest distinct values (the least recent among equals): a
-//! spoofed-source SYN flood brings millions of one-port keys that churn through the
-//! shards, while a scanner's key, once it holds two values, outlives them. Under such a
+//! replaces the earliest-come key that holds one value or is past its window (failing
+//! that, the key with the fewest values): a spoofed-source SYN flood brings millions of
+//! one-port keys that churn through the shards, while a scanner's key, once it holds two
+//! values, outlives them. Under such a
 //! flood a scanner slower than the churn can lose its first probe before the second
 //! arrives: the flood masks it. The connections of a shard are judged on one worker in
-//! (end time, key) order, so the outcome, evictions included, does not depend on the
-//! number of workers.
+//! (end time, key) order, and quiet keys are forgotten at fixed points of that order
+//! ([`PortScans::forget`] is called by record time, not by the frontier), so the outcome,
+//! evictions included, does not depend on the number of workers.
 
+use std::collections::VecDeque;
 use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
@@ -62,7 +65,7 @@ impl Default for ScanRules {
             min_ports: 25,
             min_hosts: 25,
             window_ns: 3600 * NS_PER_SEC,
-            capacity: 262_144,
+            capacity: 65_536,
             realert_ns: 3600 * NS_PER_SEC,
         }
     }
@@ -131,10 +134,27 @@ impl<V> Default for Tally<V> {
     }
 }
 
+/// One shard: the tallies and the order their keys came in (eviction candidates; keys
+/// that have gone are skipped lazily).
+#[derive(Debug)]
+struct Shard<K, V> {
+    tallies: FastMap<K, Tally<V>>,
+    arrivals: VecDeque<K>,
+}
+
+impl<K, V> Default for Shard<K, V> {
+    fn default() -> Self {
+        Shard {
+            tallies: FastMap::default(),
+            arrivals: VecDeque::new(),
+        }
+    }
+}
+
 /// Distinct values per key, in bounded shards (see the module docs).
 #[derive(Debug)]
 struct DistinctTable<K, V> {
-    shards: FastMap<u64, FastMap<K, Tally<V>>>,
+    shards: FastMap<u64, Shard<K, V>>,
     per_shard: usize,
     window_ns: u64,
     evictions: u64,
@@ -151,15 +171,42 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
     }
 
     fn len(&self) -> usize {
-        self.shards.values().map(FastMap::len).sum()
+        self.shards.values().map(|s| s.tallies.len()).sum()
     }
 
-    fn forget(&mut self, frontier_ns: u64) {
+    fn forget(&mut self, now_ns: u64) {
         let window = self.window_ns;
         for s in self.shards.values_mut() {
-            s.retain(|_, t| t.newest_ns.saturating_add(window) > frontier_ns);
+            s.tallies
+                .retain(|_, t| t.newest_ns.saturating_add(window) > now_ns);
+            let tallies = &s.tallies;
+            s.arrivals.retain(|k| tallies.contains_key(k));
         }
-        self.shards.retain(|_, s| !s.is_empty());
+        self.shards.retain(|_, s| !s.tallies.is_empty());
+    }
+
+    /// Makes room in a full shard: the earliest-come key that is past its window or
+    /// holds one value; failing that, the key with the fewest values (the least recent
+    /// among equals).
+    fn evict(shard: &mut Shard<K, V>, window: u64, ts_ns: u64) {
+        let live = |t: &Tally<V>| t.newest_ns.saturating_add(window) > ts_ns;
+        while let Some(k) = shard.arrivals.pop_front() {
+            match shard.tallies.get(&k) {
+                Some(t) if !live(t) || t.values.len() <= 1 => {
+                    shard.tallies.remove(&k);
+                    return;
+                }
+                _ => {} // gone, or a live key with two values or more: no candidate
+            }
+        }
+        let victim = shard
+            .tallies
+            .iter()
+            .min_by_key(|(k, t)| (live(t), t.values.len(), t.newest_ns, **k))
+            .map(|(k, _)| *k);
+        if let Some(k) = victim {
+            shard.tallies.remove(&k);
+        }
     }
 
     /// Adds `value` to `key`'s set (probe started at `start_ns`, judged at `ts_ns`);
@@ -174,23 +221,15 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
         realert_ns: u64,
     ) -> Option<&Tally<V>> {
         let window = self.window_ns;
-        let table = self.shards.entry(shard).or_default();
-        if !table.contains_key(&key) && table.len() >= self.per_shard {
-            // Replace the key with the fewest values, the least recent among equals; keys
-            // past their window go first (whatever their values).
-            let victim = table
-                .iter()
-                .min_by_key(|(k, t)| {
-                    let live = t.newest_ns.saturating_add(window) > ts_ns;
-                    (live, t.values.len(), t.newest_ns, **k)
-                })
-                .map(|(k, _)| *k);
-            if let Some(k) = victim {
-                table.remove(&k);
+        let shard = self.shards.entry(shard).or_default();
+        if !shard.tallies.contains_key(&key) {
+            if shard.tallies.len() >= self.per_shard {
+                Self::evict(shard, window, ts_ns);
                 self.evictions += 1;
             }
+            shard.arrivals.push_back(key);
         }
-        let t = table.entry(key).or_default();
+        let t = shard.tallies.entry(key).or_default();
         // A key quiet for a window starts afresh here, as `forget` would have dropped it:
         // the outcome does not depend on when `forget` runs.
         if t.newest_ns.saturating_add(window) <= ts_ns {

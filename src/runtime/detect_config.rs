@@ -55,7 +55,7 @@
 //! scan_min_ports = 25    # distinct ports probed (TCP, no payload) on one destination (0: off)
 //! sweep_min_hosts = 25   # distinct hosts probed on one port (or pinged) (0: off)
 //! scan_window = "1h"     # ... with at most this long between probes
-//! scan_capacity = 262144 # (source, destination) pairs followed at once
+//! scan_capacity = 65536  # keys followed at once per kind of scan (pairs; source, port)
 //! ```
 
 use std::collections::BTreeMap;

@@ -78,12 +78,17 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
         config: &DetectConfig,
     ) -> StreamVec<'scope, u64, Alert> {
         let config = config.clone();
-        let forget_every = config
+        // Quiet state is dropped at fixed points of event time, between the last flow
+        // judged before each point and the first after: the same points, in every
+        // shard's sequence of flows, whatever the number of workers (the scan tables'
+        // evictions depend on what they hold).
+        let forget_every = (config
             .connections
             .beacon_max_interval_ns
             .max(config.connections.brute_force_window_ns)
             .min(config.scans.window_ns)
-            / 8;
+            / 8)
+        .max(1);
         self.map(|f| Connection::of_flow(&f))
             .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
                 end_of_input,
@@ -98,7 +103,7 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                     let mut ready: Vec<Connection> = Vec::new();
                     let mut alerts: Vec<Alert> = Vec::new();
                     let mut end_of_input_ns = 0u64;
-                    let mut forgot_at = 0u64;
+                    let mut forgot = 0u64;
                     move |(flows, flows_frontier), (ends, ends_frontier), output| {
                         flows.for_each(|_time, data| pending.append(data));
                         ends.for_each(|_time, data| {
@@ -132,6 +137,12 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                                 } else {
                                     c.end_ns
                                 };
+                                let point = ts / forget_every;
+                                if point > forgot {
+                                    patterns.forget(point * forget_every);
+                                    scans.forget(point * forget_every);
+                                    forgot = point;
+                                }
                                 patterns.observe(&c, ts, &config, &mut alerts);
                                 scans.observe(&c, ts, &config, &mut alerts);
                             }
@@ -144,11 +155,6 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                         if finished {
                             cap = None;
                             return;
-                        }
-                        if horizon >= forgot_at.saturating_add(forget_every) {
-                            patterns.forget(horizon);
-                            scans.forget(horizon);
-                            forgot_at = horizon;
                         }
                         if horizon > *held.time() {
                             held.downgrade(&horizon);
