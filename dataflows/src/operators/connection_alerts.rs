@@ -99,13 +99,15 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                     let mut cap = Some(cap);
                     let mut patterns = ConnectionPatterns::new(config.connections.clone());
                     let mut scans = PortScans::new(config.scans.clone());
-                    let mut pending: Vec<Connection> = Vec::new();
+                    // Batches as they came: flows open at the end of input all wait for
+                    // the end, and one growing vector would hold up to twice their size.
+                    let mut pending: Vec<Vec<Connection>> = Vec::new();
                     let mut ready: Vec<Connection> = Vec::new();
                     let mut alerts: Vec<Alert> = Vec::new();
                     let mut end_of_input_ns = 0u64;
                     let mut forgot = 0u64;
                     move |(flows, flows_frontier), (ends, ends_frontier), output| {
-                        flows.for_each(|_time, data| pending.append(data));
+                        flows.for_each(|_time, data| pending.push(std::mem::take(data)));
                         ends.for_each(|_time, data| {
                             end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
                         });
@@ -119,13 +121,23 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                             None if finished => u64::MAX,
                             None => return, // the end-of-input time is still coming
                         };
-                        let mut i = 0;
-                        while i < pending.len() {
-                            if pending[i].end_ns < horizon || finished {
-                                ready.push(pending.swap_remove(i));
-                            } else {
-                                i += 1;
+                        if finished {
+                            ready.reserve_exact(pending.iter().map(Vec::len).sum());
+                            for batch in pending.drain(..) {
+                                ready.extend(batch);
                             }
+                        } else {
+                            for batch in &mut pending {
+                                let mut i = 0;
+                                while i < batch.len() {
+                                    if batch[i].end_ns < horizon {
+                                        ready.push(batch.swap_remove(i));
+                                    } else {
+                                        i += 1;
+                                    }
+                                }
+                            }
+                            pending.retain(|b| !b.is_empty());
                         }
                         if !ready.is_empty() {
                             ready.sort_unstable();
