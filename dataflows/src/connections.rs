@@ -267,7 +267,7 @@ pub fn regularity(starts: &[u64]) -> Option<Regularity> {
 /// One worker's connection-pattern state, independent of timely (unit-testable).
 ///
 /// Feed connections in (end time, key, start) order with [`Self::observe`]; call
-/// [`Self::forget`] now and then with the event-time frontier to drop quiet channels.
+/// [`Self::forget`] now and then, between connections, to drop quiet channels.
 #[derive(Debug, Default)]
 pub struct ConnectionPatterns {
     rules: ConnectionRules,
@@ -294,11 +294,12 @@ impl ConnectionPatterns {
     }
 
     /// Forgets the channels whose newest connection started at least the longest
-    /// remembered interval before `frontier_ns`.
-    pub fn forget(&mut self, frontier_ns: u64) {
+    /// remembered interval before `now_ns` (a time no later than that of the next
+    /// connection observed).
+    pub fn forget(&mut self, now_ns: u64) {
         let keep = self.rules.memory_ns();
         self.channels
-            .retain(|_, c| c.newest_ns.saturating_add(keep) > frontier_ns);
+            .retain(|_, c| c.newest_ns.saturating_add(keep) > now_ns);
     }
 
     /// Judges one more connection; alerts go to `out` with time `ts_ns` (when the

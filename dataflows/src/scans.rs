@@ -306,10 +306,12 @@ impl PortScans {
         self.ports.evictions + self.hosts.evictions
     }
 
-    /// Forgets the keys whose last probe is a window or more before `frontier_ns`.
-    pub fn forget(&mut self, frontier_ns: u64) {
-        self.ports.forget(frontier_ns);
-        self.hosts.forget(frontier_ns);
+    /// Forgets the keys whose last probe is a window or more before `now_ns`. Call it
+    /// between connections, with a time no later than the next one's, at points that do
+    /// not depend on the worker count (the shards' evictions depend on what they hold).
+    pub fn forget(&mut self, now_ns: u64) {
+        self.ports.forget(now_ns);
+        self.hosts.forget(now_ns);
     }
 
     /// Counts one more connection (in (end time, key) order); alerts go to `out` with
