@@ -50,7 +50,7 @@ use crate::window::flag_index;
 /// Connection starts kept per channel (the beacon rule judges at most this many).
 pub const BEACON_HISTORY: usize = 32;
 
-/// Most connection starts kept per channel whatever the configuration (bounds memory).
+/// Most session starts kept per channel whatever the configuration (bounds memory).
 pub const MAX_HISTORY: usize = 4096;
 
 /// Settings of the connection-pattern rules (`[connections]` in the config file).
@@ -111,11 +111,6 @@ impl ConnectionRules {
             return Err("beacon_max_interval must be positive".into());
         }
         Ok(())
-    }
-
-    /// Connection starts kept per channel.
-    fn history(&self) -> usize {
-        BEACON_HISTORY.max(self.brute_force_min).min(MAX_HISTORY)
     }
 
     /// How long a channel is remembered after its last connection start.
@@ -197,9 +192,11 @@ fn is_group(a: &Addr) -> bool {
 /// One channel's recent connections.
 #[derive(Debug, Default)]
 struct Channel {
-    /// Connection starts, ascending, with whether they were sessions (answered, with
-    /// payload).
-    starts: Vec<(u64, bool)>,
+    /// The last [`BEACON_HISTORY`] connection starts, ascending (beacon rule).
+    starts: Vec<u64>,
+    /// The last `brute_force_min` starts of sessions (answered, with payload), ascending
+    /// (brute-force rule).
+    sessions: Vec<u64>,
     /// Source ports whose flow ran into the active timeout (their next record is no new
     /// connection).
     split_sports: Vec<u16>,
@@ -241,19 +238,43 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// The regularity of the intervals between consecutive `starts` (ascending); `None`
-/// for fewer than two intervals.
-pub fn regularity(starts: &[u64]) -> Option<Regularity> {
-    if starts.len() < 3 {
+/// The regularity of the intervals between consecutive `starts` (ascending; a start
+/// before its predecessor counts as a zero interval); `None` for fewer than two
+/// intervals. Up to [`BEACON_HISTORY`] intervals are kept on the stack.
+pub fn regularity(starts: impl IntoIterator<Item = u64>) -> Option<Regularity> {
+    let mut stack = [0f64; BEACON_HISTORY];
+    let mut heap: Vec<f64> = Vec::new();
+    let (mut count, mut prev) = (0usize, None);
+    for t in starts {
+        if let Some(p) = prev {
+            let d = t.saturating_sub(p) as f64;
+            if count < stack.len() {
+                stack[count] = d;
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(d);
+            }
+            count += 1;
+        }
+        prev = Some(t);
+    }
+    if count < 2 {
         return None;
     }
-    let mut iv: Vec<f64> = starts.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+    let iv: &mut [f64] = if heap.is_empty() {
+        &mut stack[..count]
+    } else {
+        &mut heap
+    };
     iv.sort_by(f64::total_cmp);
+    let iv: &[f64] = iv;
     let n = iv.len() as f64;
     let mean = iv.iter().sum::<f64>() / n;
     let var = iv.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-    let median = quantile(&iv, 0.5);
-    let iqr = quantile(&iv, 0.75) - quantile(&iv, 0.25);
+    let median = quantile(iv, 0.5);
+    let iqr = quantile(iv, 0.75) - quantile(iv, 0.25);
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
     Some(Regularity {
         intervals: iv.len(),
@@ -321,7 +342,6 @@ impl ConnectionPatterns {
         if !(beacon || brute) || !c.opened || c.lone {
             return;
         }
-        let history = rules.history();
         let ch = match self.channels.entry(k) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => v.insert(Channel::default()),
@@ -343,27 +363,32 @@ impl ConnectionPatterns {
                 return;
             }
         }
-        // A gap longer than a beacon's longest interval starts the history afresh.
-        if ch
-            .starts
-            .last()
-            .is_some_and(|&(t, _)| c.start_ns > t.saturating_add(rules.beacon_max_interval_ns))
-        {
-            ch.starts.clear();
-        }
-        let at = ch.starts.partition_point(|&(t, _)| t <= c.start_ns);
-        ch.starts
-            .insert(at, (c.start_ns, c.answered && c.carried_payload));
-        if ch.starts.len() > history {
-            ch.starts.remove(0);
-        }
         ch.newest_ns = ch.newest_ns.max(c.start_ns);
         if beacon {
+            // A gap longer than a beacon's longest interval starts the history afresh.
+            if ch
+                .starts
+                .last()
+                .is_some_and(|&t| c.start_ns > t.saturating_add(rules.beacon_max_interval_ns))
+            {
+                ch.starts.clear();
+            }
+            insert_bounded(&mut ch.starts, c.start_ns, BEACON_HISTORY);
             judge_beacon(rules, config, k, ch, ts_ns, out);
         }
-        if brute {
+        if brute && c.answered && c.carried_payload {
+            insert_bounded(&mut ch.sessions, c.start_ns, rules.brute_force_min);
             judge_brute_force(rules, config, k, ch, ts_ns, out);
         }
+    }
+}
+
+/// Inserts `t` into ascending `v`, dropping the oldest beyond `cap`.
+fn insert_bounded(v: &mut Vec<u64>, t: u64, cap: usize) {
+    let at = v.partition_point(|&x| x <= t);
+    v.insert(at, t);
+    if v.len() > cap {
+        v.remove(0);
     }
 }
 
@@ -418,11 +443,10 @@ fn judge_beacon(
     if n < rules.beacon_min || !due(ch.last_beacon, ts_ns, rules.realert_ns) {
         return;
     }
-    let starts: Vec<u64> = ch.starts[ch.starts.len() - n..]
-        .iter()
-        .map(|&(t, _)| t)
-        .collect();
-    let Some(r) = regularity(&starts) else { return };
+    let judged = &ch.starts[ch.starts.len() - n..];
+    let Some(r) = regularity(judged.iter().copied()) else {
+        return;
+    };
     let max = rules.beacon_max_dispersion;
     if r.median_ns < rules.beacon_min_interval_ns as f64 || r.dispersion() > max {
         return;
@@ -433,7 +457,7 @@ fn judge_beacon(
     } else {
         f64::from(u16::MAX)
     };
-    let mut a = channel_alert(k, AlertKind::Beacon, (starts[0], ts_ns), score, config);
+    let mut a = channel_alert(k, AlertKind::Beacon, (judged[0], ts_ns), score, config);
     a.metrics = vec![
         observed("connections", n as f64),
         observed("median_interval_s", r.median_ns / 1e9),
@@ -468,16 +492,16 @@ fn judge_brute_force(
     }
     let min = rules.brute_force_min;
     let window = rules.brute_force_window_ns;
-    // The densest run of sessions within the window, ending at each start.
-    let answered: Vec<u64> = ch.starts.iter().filter(|s| s.1).map(|s| s.0).collect();
+    // The densest run of sessions within the window, ending at each session.
+    let s = &ch.sessions;
     let mut best = (0usize, 0u64, 0u64);
     let mut lo = 0;
-    for (hi, &t) in answered.iter().enumerate() {
-        while t - answered[lo] >= window {
+    for (hi, &t) in s.iter().enumerate() {
+        while t - s[lo] >= window {
             lo += 1;
         }
         if hi + 1 - lo > best.0 {
-            best = (hi + 1 - lo, answered[lo], t);
+            best = (hi + 1 - lo, s[lo], t);
         }
     }
     let (count, from, to) = best;
@@ -554,15 +578,19 @@ mod tests {
 
     #[test]
     fn regularity_of_a_plain_train() {
-        let r = regularity(&[0, 10, 20, 30, 40]).expect("4 intervals");
+        let r = regularity([0, 10, 20, 30, 40]).expect("4 intervals");
         assert_eq!(
             (r.intervals, r.median_ns, r.iqr_ratio, r.cv),
             (4, 10.0, 0.0, 0.0)
         );
-        assert!(regularity(&[0, 10]).is_none());
+        assert!(regularity([0, 10]).is_none());
         // Quartiles interpolate: intervals 1, 2, 3, 4 → Q1 1.75, median 2.5, Q3 3.25.
-        let r = regularity(&[0, 1, 3, 6, 10]).expect("4 intervals");
+        let r = regularity([0, 1, 3, 6, 10]).expect("4 intervals");
         assert!((r.iqr_ratio - 1.5 / 2.5).abs() < 1e-12);
+        // More intervals than the stack holds, and starts out of order: no panic.
+        let long = regularity((0..100u64).map(|i| i * 60)).expect("99 intervals");
+        assert_eq!((long.intervals, long.cv), (99, 0.0));
+        assert!(regularity([50, 10, 20]).is_some());
     }
 
     #[test]
@@ -669,6 +697,15 @@ mod tests {
             p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
         }
         assert!(out.is_empty());
+        // Sessions between bare handshakes: only the sessions count.
+        for i in 0..60u32 {
+            let mut c = conn(1000.0 + f64::from(i) * 0.25, true);
+            c.carried_payload = i % 2 == 0;
+            p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
+        }
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].metrics[0].value, 30.0);
+        assert_eq!(out[0].metrics[1].value, 29.0 * 0.5, "first to 30th session");
     }
 
     #[test]

@@ -566,64 +566,60 @@ mod tests {
         assert_eq!(total, 3 * 70);
     }
 
-    #[test]
-    fn draining_in_parts_emits_the_same_windows_in_the_same_order() {
-        let fill = || {
-            let mut s = WindowsState::new(WindowConfig {
-                size_ns: 30,
-                slide_ns: 10,
-            });
-            for key in 1..=7u8 {
-                for p in 0..4u64 {
-                    s.insert(agg(host(key), 100 + 10 * p, 1, u64::from(key) + p));
-                }
+    /// Seven host keys with four panes each, in 30 ns windows sliding by 10.
+    fn seven_keys_four_panes() -> WindowsState {
+        let mut s = WindowsState::new(WindowConfig {
+            size_ns: 30,
+            slide_ns: 10,
+        });
+        for key in 1..=7u8 {
+            for p in 0..4u64 {
+                s.insert(agg(host(key), 100 + 10 * p, 1, u64::from(key) + p));
             }
-            s
-        };
-        let mut whole = Vec::new();
-        fill().drain(125, &mut whole);
-        assert!(whole.len() > 20, "{}", whole.len());
+        }
+        s
+    }
+
+    /// Emitting in parts of any size gives the windows of emitting at once, in the same
+    /// order; returns the states after the parts.
+    fn same_in_parts(
+        whole: impl Fn(&mut WindowsState, &mut Vec<WindowRecord>),
+        some: impl Fn(&mut WindowsState, usize, &mut Vec<WindowRecord>) -> bool,
+    ) -> Vec<WindowsState> {
+        let mut all = Vec::new();
+        whole(&mut seven_keys_four_panes(), &mut all);
+        assert!(all.len() > 20, "{}", all.len());
+        let mut states = Vec::new();
         for limit in [1, 2, 3, 5, 100] {
-            let mut s = fill();
+            let mut s = seven_keys_four_panes();
             let mut parts = Vec::new();
             let mut rounds = 0;
-            while !s.drain_some(125, limit, &mut parts) {
+            while !some(&mut s, limit, &mut parts) {
                 rounds += 1;
                 assert!(rounds < 1000);
             }
-            assert_eq!(summary(&parts), summary(&whole), "limit {limit}");
-            assert_eq!(s.keys(), 0);
+            assert_eq!(summary(&parts), summary(&all), "limit {limit}");
+            assert_eq!(parts, all, "limit {limit}: same order");
+            states.push(s);
         }
+        states
+    }
+
+    #[test]
+    fn draining_in_parts_emits_the_same_windows_in_the_same_order() {
+        let states = same_in_parts(
+            |s, out| s.drain(125, out),
+            |s, limit, out| s.drain_some(125, limit, out),
+        );
+        assert!(states.iter().all(|s| s.keys() == 0));
     }
 
     #[test]
     fn closing_in_parts_emits_the_same_windows_in_the_same_order() {
-        let fill = || {
-            let mut s = WindowsState::new(WindowConfig {
-                size_ns: 30,
-                slide_ns: 10,
-            });
-            for key in 1..=7u8 {
-                for p in 0..4u64 {
-                    s.insert(agg(host(key), 100 + 10 * p, 1, u64::from(key) + p));
-                }
-            }
-            s
-        };
-        let mut whole = Vec::new();
-        fill().close(135, &mut whole);
-        assert!(whole.len() > 20, "{}", whole.len());
-        for limit in [1, 2, 3, 5, 100] {
-            let mut s = fill();
-            let mut parts = Vec::new();
-            let mut rounds = 0;
-            while !s.close_some(135, limit, &mut parts) {
-                rounds += 1;
-                assert!(rounds < 1000);
-            }
-            assert_eq!(summary(&parts), summary(&whole), "limit {limit}");
-            assert_eq!(parts, whole, "limit {limit}: same order");
-        }
+        same_in_parts(
+            |s, out| s.close(135, out),
+            |s, limit, out| s.close_some(135, limit, out),
+        );
     }
 
     #[test]
