@@ -29,6 +29,7 @@ use crate::capture::pcap_file::CaptureFile;
 use crate::capture::{CaptureError, FrameSource};
 use crate::cli::AnalyzeArgs;
 use crate::decode::{DecodeConfig, Decoder};
+use crate::runtime::backpressure::{self, InFlight};
 use crate::runtime::config::ClusterShape;
 use crate::runtime::detect_config::detect_config;
 use crate::runtime::feeds::{FeedKind, FeedSpec, OpenOptions};
@@ -188,6 +189,9 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let index = worker.index();
     let threads = shared.shape.threads;
     let local = index % threads;
+    // The worker of this process that writes output file number `slot`: the files are
+    // spread over the workers (flows.jsonl, the largest, on the first).
+    let writer = |slot: usize| index - local + slot % threads;
     let args = &shared.args;
     let errors: SinkErrors = Rc::default();
     let alert_counts: Rc<RefCell<std::collections::BTreeMap<String, u64>>> = Rc::default();
@@ -223,7 +227,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         events
             .write_ordered_jsonl(
                 output_path(shared, "reassembly"),
-                threads,
+                writer(2),
                 |e: &ReassemblyEvent| (e.ts_ns, e.key),
                 |e: &ReassemblyEvent| EventLine::from(e),
                 Rc::clone(&errors),
@@ -287,7 +291,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             windows
                 .write_ordered_jsonl(
                     output_path(shared, "windows"),
-                    threads,
+                    writer(1),
                     |w: &WindowRecord| w.order_key(),
                     |w: &WindowRecord| WindowLine::from(w),
                     Rc::clone(&errors),
@@ -304,7 +308,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             })
             .write_ordered_jsonl(
                 output_path(shared, "alerts"),
-                threads,
+                writer(3),
                 |a: &Alert| a.order_key(),
                 |a: &Alert| AlertLine::from(a),
                 Rc::clone(&errors),
@@ -315,7 +319,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 .clone()
                 .write_ordered_lines(
                     output_path(shared, "flows").with_extension("csv"),
-                    threads,
+                    writer(1),
                     |f: &FlowRecord| f.order_key(),
                     |f: &FlowRecord| FlowLine::from(f).csv_row(),
                     Some(FlowLine::csv_header()),
@@ -326,7 +330,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         flows
             .write_ordered_jsonl(
                 output_path(shared, "flows"),
-                threads,
+                writer(0),
                 |f: &FlowRecord| f.order_key(),
                 |f: &FlowRecord| FlowLine::from(f),
                 Rc::clone(&errors),
@@ -348,7 +352,12 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     });
 
     let (mut ingest, open_failures) = open_feeds(shared, local);
-    let lag = (4 * args.tick).max(args.max_disorder);
+    let mut in_flight = InFlight::new(
+        backpressure::DEFAULT_LAG_NS
+            .max(4 * args.tick)
+            .max(args.max_disorder),
+        backpressure::DEFAULT_MAX_PACKETS,
+    );
     let mut batch: Vec<Packet> = Vec::with_capacity(BATCH);
     let mut frag_batch: Vec<Packet> = Vec::new();
     let mut arrivals: Vec<FragCount> = Vec::new();
@@ -359,6 +368,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         // rather than growing it a packet at a time.
         batch.reserve(BATCH);
         let status = ingest.fill(&mut batch, &mut frag_batch, BATCH);
+        in_flight.sent(batch.len() + frag_batch.len());
         if !batch.is_empty() {
             input.send_batch(&mut batch);
             batch.clear();
@@ -374,6 +384,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
         }
         match ingest.stamp_time(args.tick) {
             Some(t) if t > *input.time() => {
+                in_flight.close_epoch(*input.time());
                 input.advance_to(t);
                 frag_input.advance_to(t);
                 frag_arrivals.advance_to(t);
@@ -383,11 +394,12 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             None => break,
         }
         worker.step();
-        // Back-pressure: never run more than `lag` of event time ahead of the dataflow.
-        let horizon = input.time().saturating_sub(lag);
-        if probe.less_than(&horizon) {
+        // Back-pressure (see `backpressure`): wait while the outputs are too far behind.
+        let now = *input.time();
+        let wait = |f: &mut InFlight| f.must_wait(now, |t| probe.less_than(&t));
+        if wait(&mut in_flight) {
             let waiting = Instant::now();
-            while probe.less_than(&horizon) && !shared.stop.load(Ordering::Relaxed) {
+            while wait(&mut in_flight) && !shared.stop.load(Ordering::Relaxed) {
                 worker.step_or_park(None);
             }
             held_back += waiting.elapsed();

@@ -1,6 +1,7 @@
 //! The runtime: cluster configuration, feeds, ingestion and the `analyze` worker loop.
 
 pub mod analyze;
+pub mod backpressure;
 pub mod config;
 pub mod detect_config;
 pub mod feeds;

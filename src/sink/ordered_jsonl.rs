@@ -1,6 +1,6 @@
 //! A timely sink that writes records as JSON Lines in a canonical order.
 //!
-//! Records are routed to the first worker of their process, which holds them sorted by
+//! Records are routed to one worker of their process (the file's writer), which holds them sorted by
 //! the caller's order key. An order key starts with an event time `e` ([`TimedKey`]), and
 //! every operator upstream emits a record at a timely time at or before its `e` (a flow
 //! at or before its end, a window before its end, an event at or before its time). So
@@ -11,12 +11,12 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use serde::Serialize;
 
+use super::line_file::LineFile;
 use super::spill::SpillingSorter;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -58,14 +58,15 @@ pub type SinkErrors = Rc<RefCell<Vec<String>>>;
 /// Writes a stream to a JSON Lines file on the first worker of each process.
 pub trait WriteOrderedJsonl<'scope, D> {
     /// Writes every record as one JSON line (`to_line` gives the serializable form) to
-    /// `path`, in ascending `order` within each timely time, on the first worker of this
-    /// process (whose workers are `threads`). Each record is serialized on the worker
-    /// that produced it; the writer only sorts and writes. Returns an empty stream whose
+    /// `path`, in ascending `order` within each timely time, on worker `writer` (an
+    /// index of this process's workers; each file may have its own, which spreads the
+    /// writing). Each record is serialized on the worker that produced it; the writer
+    /// only sorts and writes. Returns an empty stream whose
     /// frontier tells when the writing is done.
     fn write_ordered_jsonl<K, L, O, F>(
         self,
         path: PathBuf,
-        threads: usize,
+        writer: usize,
         order: O,
         to_line: F,
         errors: SinkErrors,
@@ -82,7 +83,7 @@ pub trait WriteOrderedJsonl<'scope, D> {
     fn write_ordered_lines<K, O, F>(
         self,
         path: PathBuf,
-        threads: usize,
+        writer: usize,
         order: O,
         to_line: F,
         header: Option<String>,
@@ -101,7 +102,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
     fn write_ordered_jsonl<K, L, O, F>(
         self,
         path: PathBuf,
-        threads: usize,
+        writer: usize,
         order: O,
         to_line: F,
         errors: SinkErrors,
@@ -117,7 +118,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         let hint = std::cell::Cell::new(256usize);
         self.write_ordered_lines(
             path,
-            threads,
+            writer,
             order,
             move |d| {
                 let mut buf = Vec::with_capacity(hint.get() + 64);
@@ -133,7 +134,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
     fn write_ordered_lines<K, O, F>(
         self,
         path: PathBuf,
-        threads: usize,
+        writer: usize,
         order: O,
         to_line: F,
         header: Option<String>,
@@ -146,7 +147,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
     {
         let scope = self.scope();
         let index = scope.index();
-        let writer_index = index - index % threads;
+        let writer_index = writer;
         let target = writer_index as u64;
         self.map(move |d| {
             let line = to_line(&d);
@@ -159,14 +160,12 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                 // Held until everything is written, so that a probe on the (empty) output
                 // reports completion only after the file is complete.
                 let mut cap = Some(cap);
-                let mut out: Option<BufWriter<File>> = None;
+                let mut out: Option<LineFile> = None;
                 if index == writer_index {
                     match File::create(&path) {
                         Ok(f) => {
-                            let mut w = BufWriter::with_capacity(1 << 20, f);
-                            let head = header.as_ref().map_or(Ok(()), |h| {
-                                w.write_all(h.as_bytes()).and_then(|()| w.write_all(b"\n"))
-                            });
+                            let mut w = LineFile::new(f);
+                            let head = header.clone().map_or(Ok(()), |h| w.push(h));
                             match head {
                                 Ok(()) => out = Some(w),
                                 Err(e) => errors
@@ -198,7 +197,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                         let ready = |k: &K| horizon.is_none_or(|h| k.event_time() < h);
                         while let Some(lines) = p.pop_ready(ready) {
                             if let Some(w) = out.as_mut() {
-                                if let Err(e) = write_lines(w, &lines) {
+                                if let Err(e) = write_lines(w, lines) {
                                     errors.borrow_mut().push(fail(e));
                                     out = None;
                                 }
@@ -217,9 +216,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                             let finishing = std::time::Instant::now();
                             if let Some(p) = pending.take() {
                                 let result = match out.as_mut() {
-                                    Some(w) => {
-                                        p.finish(|l| write_lines(w, std::slice::from_ref(l)))
-                                    }
+                                    Some(w) => p.finish(|l| write_lines(w, [l])),
                                     None => p.finish(|_| Ok(())),
                                 };
                                 if let Err(e) = result {
@@ -257,13 +254,12 @@ fn spill_prefix(path: &std::path::Path) -> PathBuf {
 }
 
 /// Writes serialized lines; a record that could not be serialized is an error.
-fn write_lines(w: &mut impl Write, batch: &[Result<String, String>]) -> std::io::Result<()> {
+fn write_lines(
+    w: &mut LineFile,
+    batch: impl IntoIterator<Item = Result<String, String>>,
+) -> std::io::Result<()> {
     for line in batch {
-        let line = line
-            .as_ref()
-            .map_err(|e| std::io::Error::other(e.clone()))?;
-        w.write_all(line.as_bytes())?;
-        w.write_all(b"\n")?;
+        w.push(line.map_err(std::io::Error::other)?)?;
     }
     Ok(())
 }

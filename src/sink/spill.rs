@@ -96,7 +96,7 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
     /// Writes every remaining line, in key order, with `write`, and removes the runs.
     pub fn finish(
         mut self,
-        mut write: impl FnMut(&LineResult) -> std::io::Result<()>,
+        mut write: impl FnMut(LineResult) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         let result = self.merge(&mut write);
         for run in &self.runs {
@@ -107,14 +107,14 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
 
     fn merge(
         &mut self,
-        write: &mut impl FnMut(&LineResult) -> std::io::Result<()>,
+        write: &mut impl FnMut(LineResult) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         if self.runs.is_empty() {
             for (_, mut lines) in std::mem::take(&mut self.memory) {
                 if lines.len() > 1 {
                     lines.sort();
                 }
-                for l in &lines {
+                for l in lines {
                     write(l)?;
                 }
             }
@@ -136,7 +136,7 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
             }
         }
         while let Some(Reverse((_, line, i))) = heap.pop() {
-            write(&line)?;
+            write(line)?;
             if let Some((k, l)) = next_record::<K>(&mut readers[i])? {
                 heap.push(Reverse((k, l, i)));
             }
@@ -178,7 +178,7 @@ mod tests {
         let spilled = s.runs.len();
         let mut out = Vec::new();
         s.finish(|l| {
-            out.push(l.clone().expect("line"));
+            out.push(l.expect("line"));
             Ok(())
         })
         .expect("finish");
