@@ -244,6 +244,12 @@ fn short_real_reflection_floods_raise_rule_alerts() {
         let found = same_alerts_with_1_and_2_workers(&root, name);
         assert!(!found.is_empty(), "{name}: no alert");
         for a in &found {
+            if a["kind"] == "udp_reflection" {
+                // Both captures also hold amplified UDP responses to the same victim
+                // (see the next test).
+                assert_eq!(a["src_ip"], "10.10.10.10", "{name}: {a}");
+                continue;
+            }
             assert_eq!(a["kind"], kind, "{name}: {a}");
             assert_eq!(a["granularity"], granularity, "{name}: {a}");
             // The victim: the reflection's target (source of its SYN-ACK flows) or the
@@ -329,6 +335,56 @@ fn real_botnet_scanning_raises_address_scan_alerts() {
         ports.push(a["dest_port"].as_u64().unwrap_or(0));
     }
     assert!(ports.contains(&23) && ports.contains(&2323), "{ports:?}");
+}
+
+/// Real reflection attacks (DNSSEC answers, many of them IP-fragmented, and SNMP
+/// responses, sent to a victim that never asked): `udp_reflection` names the victim
+/// with both worker counts; the fragmented answers count once reassembled.
+#[test]
+fn real_amplification_attacks_raise_udp_reflection_alerts() {
+    let Some(root) = corpus() else { return };
+    for (name, port) in [
+        ("stopddos/amp.dns.RRSIG.fragmented.pcap", "from port 53)"),
+        ("stopddos/amp.UDP.snmp.src161.pcapng", "from port 161)"),
+    ] {
+        let found = same_alerts_with_1_and_2_workers(&root, name);
+        let refl: Vec<_> = found
+            .iter()
+            .filter(|a| a["kind"] == "udp_reflection")
+            .collect();
+        assert_eq!(refl.len(), 1, "{name}: {found:?}");
+        let a = refl[0];
+        assert_eq!(a["granularity"], "host", "{a}");
+        assert_eq!(a["src_ip"], "10.10.10.10", "{a}");
+        assert_eq!(a["metrics"][0]["value"].as_f64(), Some(10.0), "{a}");
+        let text = a["explanation"].as_str().unwrap_or_default();
+        assert!(text.contains(port), "{name}: {text}");
+    }
+}
+
+/// Ordinary traffic with plenty of DNS, NTP and SSDP (answered, or announced to a
+/// group) raises no `udp_reflection`.
+#[test]
+fn ordinary_udp_services_raise_no_reflection_alert() {
+    let Some(root) = corpus() else { return };
+    let dir = root.join("nfstream/tests/pcaps");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        panic!("{} missing", dir.display())
+    };
+    let mut judged = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        let tmp = tempfile::tempdir().expect("tmp");
+        let o = analyze(tmp.path(), &["-r", &path.display().to_string()]);
+        if !o.status.success() {
+            continue; // damaged captures are tested elsewhere
+        }
+        judged += 1;
+        for a in alerts(tmp.path()) {
+            assert_ne!(a["kind"], "udp_reflection", "{}: {a}", path.display());
+        }
+    }
+    assert!(judged >= 10, "{judged} captures judged");
 }
 
 /// A synthetic fragment flood under a small reassembly budget: one `frag_flood` alert

@@ -39,6 +39,8 @@ pub enum AlertKind {
     PortScan,
     /// One source probing one port (or echo) of many destinations.
     AddressScan,
+    /// A host receiving unsolicited UDP responses from many amplifying services.
+    UdpReflection,
 }
 
 impl AlertKind {
@@ -57,6 +59,7 @@ impl AlertKind {
             AlertKind::BruteForce => "brute_force",
             AlertKind::PortScan => "port_scan",
             AlertKind::AddressScan => "address_scan",
+            AlertKind::UdpReflection => "udp_reflection",
         }
     }
 }

@@ -437,6 +437,8 @@ pub struct DetectConfig {
     pub connections: crate::connections::ConnectionRules,
     /// The port-scan rule ([`crate::scans`]).
     pub scans: crate::scans::ScanRules,
+    /// The UDP reflection rule ([`crate::reflection`]).
+    pub reflection: crate::reflection::ReflectionRules,
 }
 
 impl Default for DetectConfig {
@@ -467,6 +469,7 @@ impl Default for DetectConfig {
             min_packets: 2,
             connections: Default::default(),
             scans: Default::default(),
+            reflection: Default::default(),
         }
     }
 }
@@ -558,6 +561,7 @@ impl DetectConfig {
         self.connections
             .validate()
             .and_then(|()| self.scans.validate())
+            .and_then(|()| self.reflection.validate())
             .map_err(|e| format!("[connections] {e}"))
     }
 }

@@ -156,6 +156,10 @@ pub struct Connection {
     pub lone: bool,
     /// Either side sent payload bytes.
     pub carried_payload: bool,
+    /// This is the victim's copy of an unsolicited response
+    /// ([`crate::reflection::ReflectionRules::is_unsolicited`]): routed by its
+    /// destination and judged by the reflection rule only.
+    pub reflected: bool,
 }
 
 impl Connection {
@@ -176,13 +180,14 @@ impl Connection {
             split: f.end_reason == EndReason::Active,
             lone: f.src2dst.packets + f.dst2src.packets <= 1,
             carried_payload: f.src2dst.payload_bytes + f.dst2src.payload_bytes > 0,
+            reflected: false,
         }
     }
 }
 
 /// True for multicast and broadcast destinations (IPv4 limited broadcast, class D,
 /// IPv6 ff00::/8) — announcements, not check-ins.
-fn is_group(a: &Addr) -> bool {
+pub(crate) fn is_group(a: &Addr) -> bool {
     match a.as_v4() {
         Some(v4) => v4 == [255; 4] || (224..=239).contains(&v4[0]),
         None => a.0[0] == 0xff,
@@ -548,6 +553,7 @@ mod tests {
             split: false,
             lone: false,
             carried_payload: true,
+            reflected: false,
         }
     }
 

@@ -17,6 +17,7 @@
 pub mod alert;
 pub mod baseline;
 pub mod connections;
+pub(crate) mod distinct;
 pub mod flow;
 pub mod flow_acc;
 pub mod flow_key;
@@ -27,6 +28,7 @@ pub mod order;
 pub mod packet;
 pub mod panes;
 pub mod reassembly;
+pub mod reflection;
 pub mod rules;
 pub mod scans;
 pub mod time;

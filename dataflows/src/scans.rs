@@ -28,15 +28,13 @@
 //! ([`PortScans::forget`] is called by record time, not by the frontier), so the outcome,
 //! evictions included, does not depend on the number of workers.
 
-use std::collections::VecDeque;
-use std::hash::Hash;
-
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
 use crate::connections::Connection;
-use crate::hash::{FastMap, StableHasher};
+use crate::distinct::DistinctTable;
+use crate::hash::StableHasher;
 use crate::packet::{proto, Addr};
 use crate::time::NS_PER_SEC;
 
@@ -112,150 +110,6 @@ pub fn is_echo(c: &Connection) -> bool {
     )
 }
 
-#[derive(Debug)]
-struct Tally<V> {
-    /// Distinct values, ascending (at most the threshold).
-    values: Vec<V>,
-    /// Start of the first probe counted.
-    first_ns: u64,
-    /// Start of the latest probe.
-    newest_ns: u64,
-    last_alert: Option<u64>,
-}
-
-impl<V> Default for Tally<V> {
-    fn default() -> Self {
-        Tally {
-            values: Vec::new(),
-            first_ns: 0,
-            newest_ns: 0,
-            last_alert: None,
-        }
-    }
-}
-
-/// One shard: the tallies and the order their keys came in (eviction candidates; keys
-/// that have gone are skipped lazily).
-#[derive(Debug)]
-struct Shard<K, V> {
-    tallies: FastMap<K, Tally<V>>,
-    arrivals: VecDeque<K>,
-}
-
-impl<K, V> Default for Shard<K, V> {
-    fn default() -> Self {
-        Shard {
-            tallies: FastMap::default(),
-            arrivals: VecDeque::new(),
-        }
-    }
-}
-
-/// Distinct values per key, in bounded shards (see the module docs).
-#[derive(Debug)]
-struct DistinctTable<K, V> {
-    shards: FastMap<u64, Shard<K, V>>,
-    per_shard: usize,
-    window_ns: u64,
-    evictions: u64,
-}
-
-impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
-    fn new(rules: &ScanRules) -> Self {
-        DistinctTable {
-            shards: FastMap::default(),
-            per_shard: rules.capacity / SHARDS,
-            window_ns: rules.window_ns,
-            evictions: 0,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.shards.values().map(|s| s.tallies.len()).sum()
-    }
-
-    fn forget(&mut self, now_ns: u64) {
-        let window = self.window_ns;
-        for s in self.shards.values_mut() {
-            s.tallies
-                .retain(|_, t| t.newest_ns.saturating_add(window) > now_ns);
-            let tallies = &s.tallies;
-            s.arrivals.retain(|k| tallies.contains_key(k));
-        }
-        self.shards.retain(|_, s| !s.tallies.is_empty());
-    }
-
-    /// Makes room in a full shard: the earliest-come key that is past its window or
-    /// holds one value; failing that, the key with the fewest values (the least recent
-    /// among equals).
-    fn evict(shard: &mut Shard<K, V>, window: u64, ts_ns: u64) {
-        let live = |t: &Tally<V>| t.newest_ns.saturating_add(window) > ts_ns;
-        while let Some(k) = shard.arrivals.pop_front() {
-            match shard.tallies.get(&k) {
-                Some(t) if !live(t) || t.values.len() <= 1 => {
-                    shard.tallies.remove(&k);
-                    return;
-                }
-                _ => {} // gone, or a live key with two values or more: no candidate
-            }
-        }
-        let victim = shard
-            .tallies
-            .iter()
-            .min_by_key(|(k, t)| (live(t), t.values.len(), t.newest_ns, **k))
-            .map(|(k, _)| *k);
-        if let Some(k) = victim {
-            shard.tallies.remove(&k);
-        }
-    }
-
-    /// Adds `value` to `key`'s set (probe started at `start_ns`, judged at `ts_ns`);
-    /// returns the tally when it has just reached `min` distinct values and an alert is
-    /// due.
-    fn add(
-        &mut self,
-        (shard, key): (u64, K),
-        value: V,
-        (start_ns, ts_ns): (u64, u64),
-        min: usize,
-        realert_ns: u64,
-    ) -> Option<&Tally<V>> {
-        let window = self.window_ns;
-        let shard = self.shards.entry(shard).or_default();
-        if !shard.tallies.contains_key(&key) {
-            if shard.tallies.len() >= self.per_shard {
-                Self::evict(shard, window, ts_ns);
-                self.evictions += 1;
-            }
-            shard.arrivals.push_back(key);
-        }
-        let t = shard.tallies.entry(key).or_default();
-        // A key quiet for a window starts afresh here, as `forget` would have dropped it:
-        // the outcome does not depend on when `forget` runs.
-        if t.newest_ns.saturating_add(window) <= ts_ns {
-            *t = Tally::default();
-        }
-        if t.values.is_empty() {
-            t.first_ns = start_ns;
-        }
-        t.newest_ns = t.newest_ns.max(start_ns);
-        if t.values.len() >= min {
-            return None; // counted enough (alerted, or waiting to realert)
-        }
-        if let Err(at) = t.values.binary_search(&value) {
-            t.values.insert(at, value);
-        }
-        let due = t
-            .last_alert
-            .is_none_or(|last| ts_ns >= last.saturating_add(realert_ns));
-        if t.values.len() < min || !due {
-            return None;
-        }
-        t.last_alert = Some(ts_ns);
-        Some(t)
-    }
-}
-
 /// The key of an address scan: source, protocol, probed port (0 for echo).
 type SweepKey = (Addr, u8, u16);
 
@@ -285,8 +139,8 @@ impl PortScans {
     /// Empty state.
     pub fn new(rules: ScanRules) -> Self {
         PortScans {
-            ports: DistinctTable::new(&rules),
-            hosts: DistinctTable::new(&rules),
+            ports: DistinctTable::new(rules.capacity / SHARDS, rules.window_ns),
+            hosts: DistinctTable::new(rules.capacity / SHARDS, rules.window_ns),
             rules,
         }
     }
@@ -330,7 +184,7 @@ impl PortScans {
         }
         let k = c.key;
         let shard = shard(&k.src);
-        let times = (c.start_ns, ts_ns);
+        let times = (c.start_ns, c.start_ns, ts_ns);
         let alert =
             |kind, granularity, dst: Option<Addr>, port, (first, newest): (u64, u64), n: usize| {
                 Alert {
@@ -447,6 +301,7 @@ mod tests {
             split: false,
             lone: false,
             carried_payload: false,
+            reflected: false,
         }
     }
 

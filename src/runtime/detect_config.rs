@@ -55,7 +55,14 @@
 //! scan_min_ports = 25    # distinct ports probed (TCP, no payload) on one destination (0: off)
 //! sweep_min_hosts = 25   # distinct hosts probed on one port (or pinged) (0: off)
 //! scan_window = "1h"     # ... with at most this long between probes
-//! scan_capacity = 65536  # keys followed at once per kind of scan (pairs; source, port)
+//! scan_capacity = 65536  # keys followed at once per kind of scan (pairs; source, port;
+//!                        # reflection victims)
+//! reflection_min_sources = 10  # distinct services sending a host unsolicited UDP
+//!                              # responses: udp_reflection (0: off)
+//! reflection_min_bytes = 512   # ... each of at least this many IP bytes in its flow
+//! reflection_window = "60s"    # ... at most this long apart
+//! reflection_ports = [17, 19, 53, 69, 111, 123, 137, 161, 389, 520, 1900, 3283, 3702,
+//!                     5353, 5683, 11211, 27015, 27960]  # amplifying services' ports
 //! ```
 
 use std::collections::BTreeMap;
@@ -106,8 +113,16 @@ pub struct ConnectionsSection {
     pub sweep_min_hosts: Option<usize>,
     /// Longest time between two probes of one scan (duration).
     pub scan_window: Option<String>,
-    /// Pairs followed at once.
+    /// Keys followed at once per kind of scan, and reflection victims.
     pub scan_capacity: Option<usize>,
+    /// Distinct services with unsolicited responses that make a reflection alert (0: off).
+    pub reflection_min_sources: Option<usize>,
+    /// IP bytes of an unsolicited response's flow.
+    pub reflection_min_bytes: Option<u64>,
+    /// Longest time between two unsolicited responses of one reflection (duration).
+    pub reflection_window: Option<String>,
+    /// Source ports of amplifying services.
+    pub reflection_ports: Option<Vec<u16>>,
 }
 
 /// `[baseline]`.
@@ -279,12 +294,22 @@ impl FileConfig {
         if let Some(s) = &k.realert {
             rules.realert_ns = duration("[connections] realert", s, true)?;
             c.scans.realert_ns = rules.realert_ns;
+            c.reflection.realert_ns = rules.realert_ns;
         }
         set(k.scan_min_ports, &mut c.scans.min_ports);
         set(k.sweep_min_hosts, &mut c.scans.min_hosts);
         set(k.scan_capacity, &mut c.scans.capacity);
+        set(k.scan_capacity, &mut c.reflection.capacity);
         if let Some(s) = &k.scan_window {
             c.scans.window_ns = duration("[connections] scan_window", s, false)?;
+        }
+        set(k.reflection_min_sources, &mut c.reflection.min_sources);
+        set(k.reflection_min_bytes, &mut c.reflection.min_bytes);
+        if let Some(s) = &k.reflection_window {
+            c.reflection.window_ns = duration("[connections] reflection_window", s, false)?;
+        }
+        if let Some(ports) = &k.reflection_ports {
+            c.reflection.ports.clone_from(ports);
         }
         Ok(())
     }
@@ -345,6 +370,9 @@ mod tests {
             scan_min_ports = 15
             sweep_min_hosts = 0
             scan_window = "5m"
+            reflection_min_sources = 20
+            reflection_window = "2m"
+            reflection_ports = [53]
             "#,
         )
         .expect("parses");
@@ -370,6 +398,15 @@ mod tests {
         assert_eq!(c.connections.ignore_ports, vec![123]);
         assert_eq!(c.connections.brute_force_min, 0);
         assert_eq!(c.connections.brute_force_window_ns, 60 * NS_PER_SEC);
+        assert_eq!(
+            (
+                c.reflection.min_sources,
+                c.reflection.window_ns,
+                c.reflection.ports.clone(),
+                c.reflection.min_bytes
+            ),
+            (20, 120 * NS_PER_SEC, vec![53], 512)
+        );
         assert_eq!(
             (c.scans.min_ports, c.scans.window_ns),
             (15, 300 * NS_PER_SEC)

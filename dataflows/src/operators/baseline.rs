@@ -948,7 +948,8 @@ fn frag_alert(
             | AlertKind::Beacon
             | AlertKind::BruteForce
             | AlertKind::PortScan
-            | AlertKind::AddressScan,
+            | AlertKind::AddressScan
+            | AlertKind::UdpReflection,
             _,
         ) => return None,
     };

@@ -1,5 +1,6 @@
-//! The connection-pattern rules ([`crate::connections`]) and the port-scan rule
-//! ([`crate::scans`]) as an operator on finished flows.
+//! The connection-pattern rules ([`crate::connections`]), the scan rules
+//! ([`crate::scans`]) and the UDP reflection rule ([`crate::reflection`]) as an operator
+//! on finished flows.
 
 use timely::container::CapacityContainerBuilder as Cb;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -11,9 +12,10 @@ use crate::alert::Alert;
 use crate::baseline::DetectConfig;
 use crate::connections::{Connection, ConnectionPatterns};
 use crate::flow::FlowRecord;
+use crate::reflection::Reflections;
 use crate::scans::{shard, PortScans};
 
-/// Beacon, brute-force and port-scan alerts from finished flows.
+/// Beacon, brute-force, scan and UDP reflection alerts from finished flows.
 ///
 /// # Examples
 /// ```
@@ -57,7 +59,9 @@ pub trait ConnectionAlerts<'scope> {
     /// pair, in the order of the flows' end times once the frontier has passed them, and
     /// raises [`crate::connections`]' and [`crate::scans`]' alerts. Flows are routed by
     /// their source's scan shard ([`crate::scans::shard`]), which keeps a channel's and a
-    /// pair's flows together too.
+    /// pair's flows together too. An unsolicited UDP response
+    /// ([`crate::reflection::ReflectionRules::is_unsolicited`]) is also sent, as a
+    /// second record, to its destination's shard, for [`crate::reflection`]'s rule.
     ///
     /// `end_of_input` carries, from every source, the latest capture time it read, and
     /// must reach every worker (e.g. `.broadcast()`): a flow still open at the end of
@@ -87,92 +91,109 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
             .beacon_max_interval_ns
             .max(config.connections.brute_force_window_ns)
             .min(config.scans.window_ns)
+            .min(config.reflection.window_ns)
             / 8)
         .max(1);
-        self.map(|f| Connection::of_flow(&f))
-            .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
-                end_of_input,
-                Exchange::new(|c: &Connection| shard(&c.key.src)),
-                Pipeline,
-                "ConnectionAlerts",
-                move |cap: Capability<u64>, _info| {
-                    let mut cap = Some(cap);
-                    let mut patterns = ConnectionPatterns::new(config.connections.clone());
-                    let mut scans = PortScans::new(config.scans.clone());
-                    // Batches as they came: flows open at the end of input all wait for
-                    // the end, and one growing vector would hold up to twice their size.
-                    let mut pending: Vec<Vec<Connection>> = Vec::new();
-                    let mut ready: Vec<Connection> = Vec::new();
-                    let mut alerts: Vec<Alert> = Vec::new();
-                    let mut end_of_input_ns = 0u64;
-                    let mut forgot = 0u64;
-                    move |(flows, flows_frontier), (ends, ends_frontier), output| {
-                        flows.for_each(|_time, data| pending.push(std::mem::take(data)));
-                        ends.for_each(|_time, data| {
-                            end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
-                        });
-                        let Some(held) = cap.as_mut() else { return };
-                        let now = flows_frontier.frontier().iter().min().copied();
-                        let finished = now.is_none() && ends_frontier.is_empty();
-                        // Flows are emitted at or before their end: once the frontier
-                        // passes `t`, every flow that ended before `t` is here.
-                        let horizon = match now {
-                            Some(t) => t,
-                            None if finished => u64::MAX,
-                            None => return, // the end-of-input time is still coming
-                        };
-                        if finished {
-                            ready.reserve_exact(pending.iter().map(Vec::len).sum());
-                            for batch in pending.drain(..) {
-                                ready.extend(batch);
-                            }
-                        } else {
-                            for batch in &mut pending {
-                                let mut i = 0;
-                                while i < batch.len() {
-                                    if batch[i].end_ns < horizon {
-                                        ready.push(batch.swap_remove(i));
-                                    } else {
-                                        i += 1;
-                                    }
-                                }
-                            }
-                            pending.retain(|b| !b.is_empty());
+        let reflection = config.reflection.clone();
+        self.flat_map(move |f| {
+            let c = Connection::of_flow(&f);
+            let victim = reflection.is_unsolicited(&f).then_some(Connection {
+                reflected: true,
+                ..c
+            });
+            std::iter::once(c).chain(victim)
+        })
+        .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
+            end_of_input,
+            Exchange::new(|c: &Connection| {
+                shard(if c.reflected { &c.key.dst } else { &c.key.src })
+            }),
+            Pipeline,
+            "ConnectionAlerts",
+            move |cap: Capability<u64>, _info| {
+                let mut cap = Some(cap);
+                let mut patterns = ConnectionPatterns::new(config.connections.clone());
+                let mut scans = PortScans::new(config.scans.clone());
+                let mut reflections = Reflections::new(config.reflection.clone());
+                // Batches as they came: flows open at the end of input all wait for
+                // the end, and one growing vector would hold up to twice their size.
+                let mut pending: Vec<Vec<Connection>> = Vec::new();
+                let mut ready: Vec<Connection> = Vec::new();
+                let mut alerts: Vec<Alert> = Vec::new();
+                let mut end_of_input_ns = 0u64;
+                let mut forgot = 0u64;
+                move |(flows, flows_frontier), (ends, ends_frontier), output| {
+                    flows.for_each(|_time, data| pending.push(std::mem::take(data)));
+                    ends.for_each(|_time, data| {
+                        end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
+                    });
+                    let Some(held) = cap.as_mut() else { return };
+                    let now = flows_frontier.frontier().iter().min().copied();
+                    let finished = now.is_none() && ends_frontier.is_empty();
+                    // Flows are emitted at or before their end: once the frontier
+                    // passes `t`, every flow that ended before `t` is here.
+                    let horizon = match now {
+                        Some(t) => t,
+                        None if finished => u64::MAX,
+                        None => return, // the end-of-input time is still coming
+                    };
+                    if finished {
+                        ready.reserve_exact(pending.iter().map(Vec::len).sum());
+                        for batch in pending.drain(..) {
+                            ready.extend(batch);
                         }
-                        if !ready.is_empty() {
-                            ready.sort_unstable();
-                            for c in ready.drain(..) {
-                                // A flow open at the end of input is known to
-                                // have ended when the input ended.
-                                let ts = if c.end_ns == u64::MAX {
-                                    end_of_input_ns.max(c.start_ns)
+                    } else {
+                        for batch in &mut pending {
+                            let mut i = 0;
+                            while i < batch.len() {
+                                if batch[i].end_ns < horizon {
+                                    ready.push(batch.swap_remove(i));
                                 } else {
-                                    c.end_ns
-                                };
-                                let point = ts / forget_every;
-                                if point > forgot {
-                                    patterns.forget(point * forget_every);
-                                    scans.forget(point * forget_every);
-                                    forgot = point;
+                                    i += 1;
                                 }
+                            }
+                        }
+                        pending.retain(|b| !b.is_empty());
+                    }
+                    if !ready.is_empty() {
+                        ready.sort_unstable();
+                        for c in ready.drain(..) {
+                            // A flow open at the end of input is known to
+                            // have ended when the input ended.
+                            let ts = if c.end_ns == u64::MAX {
+                                end_of_input_ns.max(c.start_ns)
+                            } else {
+                                c.end_ns
+                            };
+                            let point = ts / forget_every;
+                            if point > forgot {
+                                patterns.forget(point * forget_every);
+                                scans.forget(point * forget_every);
+                                reflections.forget(point * forget_every);
+                                forgot = point;
+                            }
+                            if c.reflected {
+                                reflections.observe(&c, ts, &config, &mut alerts);
+                            } else {
                                 patterns.observe(&c, ts, &config, &mut alerts);
                                 scans.observe(&c, ts, &config, &mut alerts);
                             }
                         }
-                        if !alerts.is_empty() {
-                            // `held` is at or before the frontier that let these flows
-                            // through, so at or before each one's end.
-                            output.session(&*held).give_iterator(alerts.drain(..));
-                        }
-                        if finished {
-                            cap = None;
-                            return;
-                        }
-                        if horizon > *held.time() {
-                            held.downgrade(&horizon);
-                        }
                     }
-                },
-            )
+                    if !alerts.is_empty() {
+                        // `held` is at or before the frontier that let these flows
+                        // through, so at or before each one's end.
+                        output.session(&*held).give_iterator(alerts.drain(..));
+                    }
+                    if finished {
+                        cap = None;
+                        return;
+                    }
+                    if horizon > *held.time() {
+                        held.downgrade(&horizon);
+                    }
+                }
+            },
+        )
     }
 }

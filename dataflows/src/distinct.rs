@@ -1,0 +1,168 @@
+//! Distinct values per key in bounded shards: the counting behind the scan and
+//! reflection rules.
+//!
+//! A key (a scanning source, a pair, a victim) collects distinct values (ports, hosts,
+//! reflectors) until it reaches a threshold; a key whose newest value is older than the
+//! table's window starts afresh. Keys live in shards (chosen by the caller from a
+//! stable hash, which also routes the records to workers) of bounded size: a full shard
+//! evicts the earliest-come key that holds one value or is past its window, failing
+//! that the key with the fewest values. Everything depends only on the sequence of
+//! calls a shard sees, never on timing.
+
+use std::collections::VecDeque;
+use std::hash::Hash;
+
+use crate::hash::FastMap;
+
+/// One key's distinct values.
+#[derive(Debug)]
+pub(crate) struct Tally<V> {
+    /// Distinct values, ascending (at most the threshold).
+    pub(crate) values: Vec<V>,
+    /// Earliest start of a value counted.
+    pub(crate) first_ns: u64,
+    /// Start of the latest value.
+    pub(crate) newest_ns: u64,
+    /// The latest time on the table's window clock (see [`DistinctTable::add`]).
+    clock_ns: u64,
+    /// Time of the last alert.
+    pub(crate) last_alert: Option<u64>,
+}
+
+impl<V> Default for Tally<V> {
+    fn default() -> Self {
+        Tally {
+            values: Vec::new(),
+            first_ns: 0,
+            newest_ns: 0,
+            clock_ns: 0,
+            last_alert: None,
+        }
+    }
+}
+
+/// One shard: the tallies and the order their keys came in (eviction candidates; keys
+/// that have gone are skipped lazily).
+#[derive(Debug)]
+struct Shard<K, V> {
+    tallies: FastMap<K, Tally<V>>,
+    arrivals: VecDeque<K>,
+}
+
+impl<K, V> Default for Shard<K, V> {
+    fn default() -> Self {
+        Shard {
+            tallies: FastMap::default(),
+            arrivals: VecDeque::new(),
+        }
+    }
+}
+
+/// Distinct values per key, in bounded shards (see the module docs).
+#[derive(Debug)]
+pub(crate) struct DistinctTable<K, V> {
+    shards: FastMap<u64, Shard<K, V>>,
+    per_shard: usize,
+    window_ns: u64,
+    pub(crate) evictions: u64,
+}
+
+impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
+    /// At most `per_shard` keys per shard; a key quiet for `window_ns` starts afresh.
+    pub(crate) fn new(per_shard: usize, window_ns: u64) -> Self {
+        DistinctTable {
+            shards: FastMap::default(),
+            per_shard: per_shard.max(1),
+            window_ns,
+            evictions: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.values().map(|s| s.tallies.len()).sum()
+    }
+
+    pub(crate) fn forget(&mut self, now_ns: u64) {
+        let window = self.window_ns;
+        for s in self.shards.values_mut() {
+            s.tallies
+                .retain(|_, t| t.clock_ns.saturating_add(window) > now_ns);
+            let tallies = &s.tallies;
+            s.arrivals.retain(|k| tallies.contains_key(k));
+        }
+        self.shards.retain(|_, s| !s.tallies.is_empty());
+    }
+
+    /// Makes room in a full shard: the earliest-come key that is past its window or
+    /// holds one value; failing that, the key with the fewest values (the least recent
+    /// among equals).
+    fn evict(shard: &mut Shard<K, V>, window: u64, ts_ns: u64) {
+        let live = |t: &Tally<V>| t.clock_ns.saturating_add(window) > ts_ns;
+        while let Some(k) = shard.arrivals.pop_front() {
+            match shard.tallies.get(&k) {
+                Some(t) if !live(t) || t.values.len() <= 1 => {
+                    shard.tallies.remove(&k);
+                    return;
+                }
+                _ => {} // gone, or a live key with two values or more: no candidate
+            }
+        }
+        let victim = shard
+            .tallies
+            .iter()
+            .min_by_key(|(k, t)| (live(t), t.values.len(), t.clock_ns, **k))
+            .map(|(k, _)| *k);
+        if let Some(k) = victim {
+            shard.tallies.remove(&k);
+        }
+    }
+
+    /// Adds `value` to `key`'s set (its record started at `start_ns` and is judged at
+    /// `ts_ns`; `clock_ns`, at most `ts_ns`, is its time on the window clock: the start
+    /// for scans, the record time for reflections); returns the tally when it has just
+    /// reached `min` distinct values and an alert is due. A key whose latest clock time
+    /// is a window or more before `ts_ns` starts afresh.
+    pub(crate) fn add(
+        &mut self,
+        (shard, key): (u64, K),
+        value: V,
+        (start_ns, clock_ns, ts_ns): (u64, u64, u64),
+        min: usize,
+        realert_ns: u64,
+    ) -> Option<&Tally<V>> {
+        let window = self.window_ns;
+        let shard = self.shards.entry(shard).or_default();
+        if !shard.tallies.contains_key(&key) {
+            if shard.tallies.len() >= self.per_shard {
+                Self::evict(shard, window, ts_ns);
+                self.evictions += 1;
+            }
+            shard.arrivals.push_back(key);
+        }
+        let t = shard.tallies.entry(key).or_default();
+        // A key quiet for a window starts afresh here, as `forget` would have dropped it:
+        // the outcome does not depend on when `forget` runs.
+        if t.clock_ns.saturating_add(window) <= ts_ns {
+            *t = Tally::default();
+        }
+        if t.values.is_empty() || start_ns < t.first_ns {
+            t.first_ns = start_ns;
+        }
+        t.newest_ns = t.newest_ns.max(start_ns);
+        t.clock_ns = t.clock_ns.max(clock_ns);
+        if t.values.len() >= min {
+            return None; // counted enough (alerted, or waiting to realert)
+        }
+        if let Err(at) = t.values.binary_search(&value) {
+            t.values.insert(at, value);
+        }
+        let due = t
+            .last_alert
+            .is_none_or(|last| ts_ns >= last.saturating_add(realert_ns));
+        if t.values.len() < min || !due {
+            return None;
+        }
+        t.last_alert = Some(ts_ns);
+        Some(t)
+    }
+}

@@ -1,0 +1,329 @@
+//! UDP reflection and amplification: a victim receiving responses it never asked for
+//! from many amplifying services, recognised from finished flows without a baseline.
+//!
+//! An attacker sends small requests with the victim's address as their source to open
+//! services whose response is much larger than the request (DNS `ANY` or DNSSEC
+//! answers, NTP `monlist`, SNMP `GetBulk`, SSDP, CLDAP, memcached, chargen: the
+//! amplification vectors of US-CERT TA14-017A and their successors). The victim's link
+//! sees datagrams *from* those services' ports that open flows it never answers.
+//!
+//! An **unsolicited response** is a UDP flow whose first packet came from a port in
+//! [`ReflectionRules::ports`], to a unicast address, that the destination never
+//! answered, and in which the service sent at least [`ReflectionRules::min_bytes`] IP
+//! bytes (an amplified answer, not a stray reply: ordinary DNS answers are a few hundred
+//! bytes at most and come to clients that asked, i.e. in flows the client opened). A
+//! `udp_reflection` alert names a victim that received unsolicited responses from at
+//! least [`ReflectionRules::min_sources`] distinct services, no more than
+//! [`ReflectionRules::window_ns`] apart (between the flows' ends, which follow their
+//! last packets by the idle timeout; flows open at the end of input all end there).
+//! A host talks to a handful of resolvers and time
+//! servers; responses that arrive after the capture started, or under asymmetric
+//! mirroring, come from those few, not from ten unrelated services a minute.
+//!
+//! A large flood of this kind is also a `udp_flood` when it targets one port with a
+//! thousand sources; this rule sees the reflection at any rate and whatever the victim's
+//! ports. State is bounded as for the scan rules ([`crate::distinct`]): victims are
+//! sharded by a stable hash of their address, and the records of unsolicited responses
+//! are routed to workers by it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
+use crate::baseline::DetectConfig;
+use crate::connections::{is_group, Connection};
+use crate::distinct::DistinctTable;
+use crate::flow::FlowRecord;
+use crate::packet::{proto, Addr};
+use crate::scans::{shard, SHARDS};
+use crate::time::NS_PER_SEC;
+
+/// Settings of the reflection rule (`[connections]` in the config file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReflectionRules {
+    /// Distinct amplifying services that make a `udp_reflection` alert (0: off).
+    pub min_sources: usize,
+    /// IP bytes a service must send in one unanswered flow.
+    pub min_bytes: u64,
+    /// Source ports of amplifying services.
+    pub ports: Vec<u16>,
+    /// A victim without an unsolicited response for this long (ns) starts afresh.
+    pub window_ns: u64,
+    /// Most victims followed at once, over all workers.
+    pub capacity: usize,
+    /// At most one alert per victim this often (ns of event time).
+    pub realert_ns: u64,
+}
+
+impl Default for ReflectionRules {
+    fn default() -> Self {
+        ReflectionRules {
+            min_sources: 10,
+            min_bytes: 512,
+            // QOTD, chargen, DNS, TFTP, portmap, NTP, NetBIOS, SNMP, CLDAP, RIP, SSDP,
+            // Apple Remote Desktop, WS-Discovery, mDNS, CoAP, memcached, Steam, Quake.
+            ports: vec![
+                17, 19, 53, 69, 111, 123, 137, 161, 389, 520, 1900, 3283, 3702, 5353, 5683, 11211,
+                27015, 27960,
+            ],
+            window_ns: 60 * NS_PER_SEC,
+            capacity: 65_536,
+            realert_ns: 3600 * NS_PER_SEC,
+        }
+    }
+}
+
+impl ReflectionRules {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.min_sources == 1 || self.min_sources > 65_536 {
+            return Err("reflection_min_sources must be 0 (off) or 2..=65536".into());
+        }
+        if self.window_ns == 0 {
+            return Err("reflection_window must be positive".into());
+        }
+        if self.capacity < SHARDS {
+            return Err(format!("scan_capacity must be at least {SHARDS}"));
+        }
+        Ok(())
+    }
+
+    /// True when `f` is an unsolicited response (see the module docs).
+    pub fn is_unsolicited(&self, f: &FlowRecord) -> bool {
+        self.min_sources > 0
+            && f.key.protocol == proto::UDP
+            && f.dst2src.packets == 0
+            && f.src2dst.bytes >= self.min_bytes
+            && !is_group(&f.dst)
+            && self.ports.contains(&f.sport)
+    }
+}
+
+/// One worker's reflection state (the victims' shards routed to it), independent of
+/// timely.
+#[derive(Debug)]
+pub struct Reflections {
+    rules: ReflectionRules,
+    victims: DistinctTable<Addr, Addr>,
+}
+
+impl Default for Reflections {
+    fn default() -> Self {
+        Reflections::new(ReflectionRules::default())
+    }
+}
+
+impl Reflections {
+    /// Empty state.
+    pub fn new(rules: ReflectionRules) -> Self {
+        Reflections {
+            victims: DistinctTable::new(rules.capacity / SHARDS, rules.window_ns),
+            rules,
+        }
+    }
+
+    /// Victims followed.
+    pub fn len(&self) -> usize {
+        self.victims.len()
+    }
+
+    /// True when no victim is followed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets victims quiet for a window before `now_ns` (as
+    /// [`crate::scans::PortScans::forget`]: between records, at points of record time).
+    pub fn forget(&mut self, now_ns: u64) {
+        self.victims.forget(now_ns);
+    }
+
+    /// Counts one unsolicited response (`c` is the flow's victim copy: its source is the
+    /// service, its destination the victim), in (end time, key) order; an alert goes to
+    /// `out` with time `ts_ns`.
+    pub fn observe(
+        &mut self,
+        c: &Connection,
+        ts_ns: u64,
+        config: &DetectConfig,
+        out: &mut Vec<Alert>,
+    ) {
+        let rules = &self.rules;
+        if rules.min_sources == 0 {
+            return;
+        }
+        let k = c.key;
+        let Some(t) = self.victims.add(
+            (shard(&k.dst), k.dst),
+            k.src,
+            // The window is measured between the flows' end times, not their starts: a
+            // response's flow ends an idle timeout after its last packet, so ends are
+            // as far apart as the responses, in the order the records are judged.
+            (c.start_ns, ts_ns, ts_ns),
+            rules.min_sources,
+            rules.realert_ns,
+        ) else {
+            return;
+        };
+        let n = t.values.len();
+        let span_s = t.newest_ns.saturating_sub(t.first_ns) as f64 / 1e9;
+        let sample: Vec<String> = t.values.iter().take(3).map(Addr::to_string).collect();
+        let mut alert = Alert {
+            ts_ns,
+            kind: AlertKind::UdpReflection,
+            severity: config.severity(1.0, 1.0),
+            score: 1.0,
+            threshold: 1.0,
+            granularity: AlertGranularity::Host,
+            src: Some(k.dst),
+            dst: None,
+            dst_port: None,
+            protocol: Some(proto::UDP),
+            hour_of_day: None,
+            window_start_ns: t.first_ns,
+            window_end_ns: ts_ns,
+            metrics: vec![
+                AlertMetric {
+                    name: "distinct_reflectors".into(),
+                    value: n as f64,
+                    ..Default::default()
+                },
+                AlertMetric {
+                    name: "span_s".into(),
+                    value: span_s,
+                    ..Default::default()
+                },
+            ],
+            explanation: String::new(),
+        };
+        alert.explanation = format!(
+            "{}: unanswered UDP responses of {} bytes or more from {n} distinct services \
+             ({}, ...; the latest from port {}) in {} s, none of them asked for: \
+             reflection/amplification attack on it (threshold {} services, at most {} s \
+             apart)",
+            alert.describe_key(),
+            rules.min_bytes,
+            sample.join(", "),
+            c.sport,
+            short_number(span_s),
+            rules.min_sources,
+            short_number(rules.window_ns as f64 / 1e9),
+        );
+        out.push(alert);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::DirectionStats;
+
+    fn response(service: u8, sport: u16, bytes: u64, start_s: u64) -> FlowRecord {
+        let mut f = FlowRecord::default();
+        f.key.protocol = proto::UDP;
+        f.src = Addr::from_v4([198, 51, 100, service]);
+        f.sport = sport;
+        f.dst = Addr::from_v4([10, 10, 10, 10]);
+        f.dport = 4444;
+        f.first_ns = start_s * NS_PER_SEC;
+        f.end_ns = f.first_ns + 120 * NS_PER_SEC;
+        f.src2dst = DirectionStats {
+            packets: 1,
+            bytes,
+            ..Default::default()
+        };
+        f
+    }
+
+    fn victim_copy(f: &FlowRecord) -> Connection {
+        let mut c = Connection::of_flow(f);
+        c.reflected = true;
+        c
+    }
+
+    fn judge(r: &mut Reflections, flows: &[FlowRecord]) -> Vec<Alert> {
+        let rules = ReflectionRules::default();
+        let mut conns: Vec<Connection> = flows
+            .iter()
+            .filter(|f| rules.is_unsolicited(f))
+            .map(victim_copy)
+            .collect();
+        conns.sort();
+        let mut out = Vec::new();
+        for c in &conns {
+            r.observe(c, c.end_ns, &DetectConfig::default(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn unsolicited_means_unanswered_large_and_from_an_amplifier_port() {
+        let rules = ReflectionRules::default();
+        assert!(rules.is_unsolicited(&response(1, 53, 1500, 0)));
+        assert!(!rules.is_unsolicited(&response(1, 53, 200, 0)), "small");
+        assert!(
+            !rules.is_unsolicited(&response(1, 5000, 1500, 0)),
+            "not a service"
+        );
+        let mut answered = response(1, 123, 1500, 0);
+        answered.dst2src.packets = 1;
+        assert!(!rules.is_unsolicited(&answered), "answered");
+        let mut group = response(1, 1900, 1500, 0);
+        group.dst = Addr::from_v4([239, 255, 255, 250]);
+        assert!(
+            !rules.is_unsolicited(&group),
+            "SSDP announcement to a group"
+        );
+        let mut tcp = response(1, 53, 1500, 0);
+        tcp.key.protocol = proto::TCP;
+        assert!(!rules.is_unsolicited(&tcp), "TCP");
+    }
+
+    #[test]
+    fn ten_services_within_the_window_alert_once() {
+        let mut r = Reflections::default();
+        // 30 DNS and NTP responses, one every 5 s, from 15 services.
+        let flows: Vec<_> = (0..30u64)
+            .map(|i| response((i % 15) as u8, [53, 123][(i % 2) as usize], 3000, i * 5))
+            .collect();
+        let alerts = judge(&mut r, &flows);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let a = &alerts[0];
+        assert_eq!(a.kind.name(), "udp_reflection");
+        assert_eq!(a.src, Some(Addr::from_v4([10, 10, 10, 10])));
+        assert_eq!(a.metrics[0].value, 10.0);
+        assert!(
+            a.explanation.contains("10 distinct services"),
+            "{}",
+            a.explanation
+        );
+    }
+
+    #[test]
+    fn a_few_services_or_a_slow_trickle_do_not_alert() {
+        // Nine services, many responses each.
+        let mut r = Reflections::default();
+        let flows: Vec<_> = (0..90u64)
+            .map(|i| response((i % 9) as u8, 53, 3000, i))
+            .collect();
+        assert!(judge(&mut r, &flows).is_empty());
+        // Twenty services, one every two minutes: each starts afresh.
+        let mut r = Reflections::default();
+        let flows: Vec<_> = (0..20u64)
+            .map(|i| response(i as u8, 53, 3000, i * 120))
+            .collect();
+        assert!(judge(&mut r, &flows).is_empty());
+        assert!(r.len() <= 1);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let mut rules = ReflectionRules::default();
+        assert!(rules.validate().is_ok());
+        rules.min_sources = 1;
+        assert!(rules.validate().is_err());
+        rules.min_sources = 0;
+        assert!(rules.validate().is_ok());
+        rules.window_ns = 0;
+        assert!(rules.validate().is_err());
+    }
+}
