@@ -4,9 +4,8 @@
 //! A *connection* is a flow record of at least two packets (a single unanswered packet
 //! is not judged: a spoofed-source flood brings millions of them, each on a channel of
 //! its own, and the state they would take is the point of the flood): for TCP one whose
-//! initiator sent a SYN (a continuation of a flow split by the active timeout is not a
-//! new connection), for UDP one whose source port had not already been seen to run into
-//! the active timeout. The
+//! initiator sent a SYN, and never a record that continues one cut by the active timeout
+//! ([`FlowRecord::continued`], set by the flow table). The
 //! connections of a **service channel** (source, destination, destination port,
 //! protocol) are judged in the order of their records' end times:
 //!
@@ -41,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
-use crate::flow::{EndReason, FlowRecord};
+use crate::flow::FlowRecord;
 use crate::hash::FastMap;
 use crate::packet::{proto, Addr};
 use crate::time::NS_PER_SEC;
@@ -150,8 +149,8 @@ pub struct Connection {
     pub answered: bool,
     /// A TCP connection attempt (the initiator sent a SYN); true for other protocols.
     pub opened: bool,
-    /// The flow ended at the active timeout (its traffic continues in a new record).
-    pub split: bool,
+    /// The flow continues a record cut by the active timeout: no new connection.
+    pub continued: bool,
     /// The flow is one unanswered packet.
     pub lone: bool,
     /// Either side sent payload bytes.
@@ -177,7 +176,7 @@ impl Connection {
             sport: f.sport,
             answered: f.dst2src.packets > 0,
             opened: f.key.protocol != proto::TCP || f.src2dst.flags[flag_index::SYN] > 0,
-            split: f.end_reason == EndReason::Active,
+            continued: f.continued,
             lone: f.src2dst.packets + f.dst2src.packets <= 1,
             carried_payload: f.src2dst.payload_bytes + f.dst2src.payload_bytes > 0,
             reflected: false,
@@ -202,9 +201,6 @@ struct Channel {
     /// The last `brute_force_min` starts of sessions (answered, with payload), ascending
     /// (brute-force rule).
     sessions: Vec<u64>,
-    /// Source ports whose flow ran into the active timeout (their next record is no new
-    /// connection).
-    split_sports: Vec<u16>,
     /// Start of the last connection judged.
     newest_ns: u64,
     /// Time of the last beacon and brute-force alerts.
@@ -344,7 +340,7 @@ impl ConnectionPatterns {
             && !rules.ignore_ports.contains(&k.dport)
             && !is_group(&k.dst);
         let brute = rules.brute_force_min > 0 && k.protocol == proto::TCP;
-        if !(beacon || brute) || !c.opened || c.lone {
+        if !(beacon || brute) || !c.opened || c.lone || c.continued {
             return;
         }
         let ch = match self.channels.entry(k) {
@@ -355,18 +351,6 @@ impl ConnectionPatterns {
         // `forget` has run yet: the outcome does not depend on when it runs.
         if ch.newest_ns.saturating_add(rules.memory_ns()) <= ts_ns {
             *ch = Channel::default();
-        }
-        if k.protocol == proto::UDP {
-            let continued = ch.split_sports.contains(&c.sport);
-            if c.split && !continued {
-                if ch.split_sports.len() == 8 {
-                    ch.split_sports.remove(0);
-                }
-                ch.split_sports.push(c.sport);
-            }
-            if continued {
-                return;
-            }
         }
         ch.newest_ns = ch.newest_ns.max(c.start_ns);
         if beacon {
@@ -550,7 +534,7 @@ mod tests {
             sport: 40000,
             answered,
             opened: true,
-            split: false,
+            continued: false,
             lone: false,
             carried_payload: true,
             reflected: false,
@@ -718,12 +702,13 @@ mod tests {
     fn split_udp_flows_are_one_connection() {
         let mut p = ConnectionPatterns::new(beacons_only());
         let mut out = Vec::new();
-        // One UDP flow to port 4444 split by the active timeout every 1800 s, for a day.
+        // One UDP flow to port 4444 split by the active timeout every 1800 s, for a day:
+        // every record after the first continues the one before.
         for i in 0..48u64 {
             let mut c = conn(i as f64 * 1800.0, true);
             c.key.protocol = proto::UDP;
             c.key.dport = 4444;
-            c.split = true;
+            c.continued = i > 0;
             p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
         }
         assert!(out.is_empty());

@@ -203,6 +203,10 @@ pub struct FlowRecord {
     pub end_ns: u64,
     /// Why it ended.
     pub end_reason: EndReason,
+    /// The flow continues a record of the same key that ended at the active timeout
+    /// (its first packet came within the idle timeout of that record's last one); its
+    /// source and destination are that record's.
+    pub continued: bool,
     /// Source → destination statistics.
     pub src2dst: DirectionStats,
     /// Destination → source statistics.

@@ -18,7 +18,10 @@
 //! A flow ends at the earliest of:
 //! - its idle deadline (last packet + idle timeout) → [`EndReason::Idle`];
 //! - its active deadline (first packet + active timeout) → [`EndReason::Active`]: long
-//!   flows are split, the next packet starts a new flow;
+//!   flows are split, the next packet starts a new flow; if that packet comes within
+//!   the idle timeout of the cut flow's last one, the new record is marked
+//!   [`FlowRecord::continued`] and keeps the cut flow's source and destination (the
+//!   same whether the frontier or the packet ended the cut flow);
 //! - for TCP, with teardown enabled: the close (the second side's FIN, or a RST) plus a
 //!   short linger that absorbs the last ACKs and retransmissions → [`EndReason::Fin`] /
 //!   [`EndReason::Rst`]. A new connection's SYN (without ACK) during the linger ends the
@@ -29,7 +32,8 @@
 //!
 //! ## Direction
 //! `src` is the sender of the first packet, corrected once to the TCP initiator when a
-//! SYN (sender = initiator) or SYN-ACK (sender = responder) shows who it is.
+//! SYN (sender = initiator) or SYN-ACK (sender = responder) shows who it is; a continued
+//! record takes its predecessor's.
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -40,7 +44,7 @@ use hashbrown::HashTable;
 use crate::flow::{EndReason, FlowRecord};
 use crate::flow_acc::{DirAcc, IatAcc, LonePacket};
 use crate::flow_key::FlowKey;
-use crate::hash::TableHasher;
+use crate::hash::{FastMap, TableHasher};
 use crate::packet::{proto, tcp, Packet};
 use crate::panes::{FlowSide, PaneAcc, PaneCombiner, NO_PANE};
 use crate::time::NS_PER_SEC;
@@ -97,6 +101,17 @@ const FIN_HI: u8 = 8;
 const CLOSED_BY_RST: u8 = 16;
 /// The flow's first packet travelled hi → lo.
 const FIRST_REV: u8 = 32;
+/// The flow continues a record that ended at the active timeout.
+const CONTINUED: u8 = 64;
+
+/// A flow cut at the active timeout: until `deadline` (its last packet plus the idle
+/// timeout) the next packet of its key continues it in a new record, with its
+/// orientation (`bits`: [`SRC_IS_LO`] and [`ORIENTED`]).
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    deadline: u64,
+    bits: u8,
+}
 
 /// `OpenFlow::full` of a flow whose directions have at most one packet each.
 const NO_FULL: u32 = u32::MAX;
@@ -361,9 +376,18 @@ impl OpenFlow {
             last_ns: self.last_ns,
             end_ns,
             end_reason,
+            continued: self.bits & CONTINUED != 0,
             src2dst,
             dst2src,
             bidirectional_iat: stats.iat.stats(),
+        }
+    }
+
+    /// What a record that continues this flow takes from it.
+    fn cut(&self, c: &FlowTableConfig) -> Cut {
+        Cut {
+            deadline: self.last_ns.saturating_add(c.idle_timeout_ns),
+            bits: self.bits & (SRC_IS_LO | ORIENTED),
         }
     }
 }
@@ -415,6 +439,10 @@ pub struct FlowTableState {
     pane_members: BTreeMap<u64, Vec<(u32, u32)>>,
     combiner: PaneCombiner,
     stats: FlowTableStats,
+    /// Flows the frontier ended at the active timeout, by key, until their idle
+    /// deadline passes (a packet that reopens a flow past its active deadline takes
+    /// the same from the flow it finds).
+    cuts: FastMap<FlowKey, Cut>,
 }
 
 impl FlowTableState {
@@ -446,11 +474,13 @@ impl FlowTableState {
                 let flow = &self.slots[slot as usize];
                 let (due, reason) = flow.due(&self.config);
                 if flow.is_full(&self.full) {
+                    let cut = flow.cut(&self.config);
                     self.end(slot, p.ts_ns, EndReason::Active, out);
-                    self.open(key, p, forward)
+                    self.reopen(key, p, forward, Some(cut))
                 } else if p.ts_ns >= due {
+                    let cut = (reason == EndReason::Active).then(|| flow.cut(&self.config));
                     self.end(slot, due, reason, out);
-                    self.open(key, p, forward)
+                    self.reopen(key, p, forward, cut)
                 } else if flow.close_ns != u64::MAX && is_new_connection(p) {
                     let reason = flow.close_reason();
                     self.end(slot, p.ts_ns, reason, out);
@@ -459,7 +489,14 @@ impl FlowTableState {
                     slot
                 }
             }
-            None => self.open(key, p, forward),
+            None => {
+                let cut = if self.cuts.is_empty() {
+                    None
+                } else {
+                    self.cuts.remove(&key)
+                };
+                self.reopen(key, p, forward, cut)
+            }
         };
         let config = self.config;
         let flow = &mut self.slots[slot as usize];
@@ -529,6 +566,17 @@ impl FlowTableState {
         slot
     }
 
+    /// Opens a flow for `p`; with the `cut` of a flow of its key that ended at the
+    /// active timeout, the new one continues it if `p` came before the cut's deadline.
+    fn reopen(&mut self, key: FlowKey, p: &Packet, forward: bool, cut: Option<Cut>) -> u32 {
+        let slot = self.open(key, p, forward);
+        if let Some(cut) = cut.filter(|c| p.ts_ns < c.deadline) {
+            let flow = &mut self.slots[slot as usize];
+            flow.bits = (flow.bits & !(SRC_IS_LO | ORIENTED)) | cut.bits | CONTINUED;
+        }
+        slot
+    }
+
     /// Finishes the flow in `slot`.
     fn end(&mut self, slot: u32, end_ns: u64, reason: EndReason, out: &mut Vec<FlowRecord>) {
         let flow = &mut self.slots[slot as usize];
@@ -587,11 +635,19 @@ impl FlowTableState {
             }
             let (due, reason) = flow.due(&self.config);
             if due <= frontier {
+                if reason == EndReason::Active {
+                    let cut = flow.cut(&self.config);
+                    self.cuts.insert(flow.key, cut);
+                }
                 self.end(slot, due, reason, out);
             } else {
                 flow.timer_ns = due;
                 self.timers.push(Reverse((due, slot, generation)));
             }
+        }
+        if !self.cuts.is_empty() {
+            // A packet before a cut's deadline would have come before this frontier.
+            self.cuts.retain(|_, c| c.deadline > frontier);
         }
         self.close_panes(frontier);
         self.take_panes(max_panes, panes)
@@ -800,6 +856,77 @@ mod tests {
         assert_eq!(out[0].end_ns, 125 * S);
         assert_eq!(out[0].last_ns, 5 * S);
         assert_eq!(t.open_flows(), 0);
+    }
+
+    /// A flow cut at the active timeout goes on in a record marked `continued`, with the
+    /// cut flow's orientation, whether the frontier ended the cut flow before the next
+    /// packet came or the packet found it past its deadline; after the idle timeout the
+    /// next packet starts an unrelated flow.
+    #[test]
+    fn records_after_an_active_cut_continue_it() {
+        let config = FlowTableConfig {
+            idle_timeout_ns: 120 * S,
+            active_timeout_ns: 300 * S,
+            ..Default::default()
+        };
+        // Client a sends every 100 s; the packet at 400 s (after the cut at 300 s) comes
+        // from the server b.
+        let packets = [
+            pkt(0, true),
+            pkt(100 * S, true),
+            pkt(200 * S, true),
+            pkt(290 * S, true),
+            pkt(400 * S, false),
+            pkt(450 * S, true),
+        ];
+        let run = |expire_between: bool| {
+            let mut t = FlowTableState::new(config);
+            let mut out = Vec::new();
+            for p in &packets {
+                if expire_between {
+                    t.expire(p.ts_ns.saturating_sub(1), &mut out, &mut Vec::new());
+                }
+                t.update(p, &mut out);
+            }
+            t.drain(450 * S, &mut out, &mut Vec::new());
+            out
+        };
+        let (by_frontier, by_packet) = (run(true), run(false));
+        assert_eq!(by_frontier, by_packet);
+        let out = by_packet;
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            (out[0].end_reason, out[0].continued),
+            (EndReason::Active, false)
+        );
+        assert_eq!(out[0].end_ns, 300 * S);
+        let next = &out[1];
+        assert!(next.continued);
+        assert_eq!(next.first_ns, 400 * S);
+        assert_eq!(
+            (
+                next.src,
+                next.sport,
+                next.src2dst.packets,
+                next.dst2src.packets
+            ),
+            (Addr::from_v4([10, 0, 0, 1]), 5000, 1, 1),
+            "the client stays the source"
+        );
+
+        // The same, with the next packet 500 s after the cut flow's last: a new flow.
+        let mut t = FlowTableState::new(config);
+        let mut out = Vec::new();
+        for p in &packets[..4] {
+            t.update(p, &mut out);
+        }
+        t.expire(600 * S, &mut out, &mut Vec::new());
+        assert!(t.cuts.is_empty(), "cuts are dropped after their deadline");
+        t.update(&pkt(790 * S, false), &mut out);
+        t.drain(790 * S, &mut out, &mut Vec::new());
+        assert_eq!(out.len(), 2);
+        assert!(!out[1].continued);
+        assert_eq!(out[1].src, Addr::from_v4([10, 0, 0, 2]));
     }
 
     #[test]

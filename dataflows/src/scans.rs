@@ -298,7 +298,7 @@ mod tests {
             sport: 40_000,
             answered: true,
             opened: true,
-            split: false,
+            continued: false,
             lone: false,
             carried_payload: false,
             reflected: false,

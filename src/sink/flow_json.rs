@@ -200,6 +200,8 @@ pub struct FlowLine {
     pub end_ns: Option<u64>,
     /// `idle`, `active`, `fin`, `rst` or `end_of_input`.
     pub end_reason: &'static str,
+    /// The flow continues the previous record of its 5-tuple, which ended `active`.
+    pub continued: bool,
 }
 
 impl From<&FlowRecord> for FlowLine {
@@ -297,6 +299,7 @@ impl From<&FlowRecord> for FlowLine {
             last_ns: f.last_ns,
             end_ns: (f.end_ns != u64::MAX).then_some(f.end_ns),
             end_reason: f.end_reason.name(),
+            continued: f.continued,
         }
     }
 }
@@ -412,6 +415,7 @@ pub const FIELDS: &[&str] = &[
     "last_ns",
     "end_ns",
     "end_reason",
+    "continued",
 ];
 
 #[cfg(test)]
@@ -457,6 +461,7 @@ mod tests {
             last_ns: 1_010_000_000,
             end_ns: u64::MAX,
             end_reason: EndReason::EndOfInput,
+            continued: false,
             src2dst: s.stats(),
             dst2src: d.stats(),
             bidirectional_iat: iat,
