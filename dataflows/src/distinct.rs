@@ -14,6 +14,29 @@ use std::hash::Hash;
 
 use crate::hash::FastMap;
 
+/// Checks the settings of a rule counting distinct values in a table of shards: the
+/// thresholds (`(name, value)`: 0 for off, or 2..=65536), the window (positive) and the
+/// capacity (at least one key per shard of `shards`).
+pub(crate) fn check_settings(
+    thresholds: &[(&str, usize)],
+    (window_name, window_ns): (&str, u64),
+    capacity: usize,
+    shards: usize,
+) -> Result<(), String> {
+    for &(name, min) in thresholds {
+        if min == 1 || min > 65_536 {
+            return Err(format!("{name} must be 0 (off) or 2..=65536"));
+        }
+    }
+    if window_ns == 0 {
+        return Err(format!("{window_name} must be positive"));
+    }
+    if capacity < shards {
+        return Err(format!("scan_capacity must be at least {shards}"));
+    }
+    Ok(())
+}
+
 /// One key's distinct values.
 #[derive(Debug)]
 pub(crate) struct Tally<V> {

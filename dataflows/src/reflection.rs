@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
 use crate::connections::{is_group, Connection};
-use crate::distinct::DistinctTable;
+use crate::distinct::{check_settings, DistinctTable};
 use crate::flow::FlowRecord;
 use crate::packet::{proto, Addr};
 use crate::scans::{shard, SHARDS};
@@ -75,16 +75,12 @@ impl Default for ReflectionRules {
 impl ReflectionRules {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), String> {
-        if self.min_sources == 1 || self.min_sources > 65_536 {
-            return Err("reflection_min_sources must be 0 (off) or 2..=65536".into());
-        }
-        if self.window_ns == 0 {
-            return Err("reflection_window must be positive".into());
-        }
-        if self.capacity < SHARDS {
-            return Err(format!("scan_capacity must be at least {SHARDS}"));
-        }
-        Ok(())
+        check_settings(
+            &[("reflection_min_sources", self.min_sources)],
+            ("reflection_window", self.window_ns),
+            self.capacity,
+            SHARDS,
+        )
     }
 
     /// True when `f` is an unsolicited response (see the module docs).

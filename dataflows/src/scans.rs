@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
 use crate::connections::Connection;
-use crate::distinct::DistinctTable;
+use crate::distinct::{check_settings, DistinctTable};
 use crate::hash::StableHasher;
 use crate::packet::{proto, Addr};
 use crate::time::NS_PER_SEC;
@@ -72,19 +72,15 @@ impl Default for ScanRules {
 impl ScanRules {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), String> {
-        if self.min_ports == 1 || self.min_ports > 65_536 {
-            return Err("scan_min_ports must be 0 (off) or 2..=65536".into());
-        }
-        if self.min_hosts == 1 || self.min_hosts > 65_536 {
-            return Err("sweep_min_hosts must be 0 (off) or 2..=65536".into());
-        }
-        if self.window_ns == 0 {
-            return Err("scan_window must be positive".into());
-        }
-        if self.capacity < SHARDS {
-            return Err(format!("scan_capacity must be at least {SHARDS}"));
-        }
-        Ok(())
+        check_settings(
+            &[
+                ("scan_min_ports", self.min_ports),
+                ("sweep_min_hosts", self.min_hosts),
+            ],
+            ("scan_window", self.window_ns),
+            self.capacity,
+            SHARDS,
+        )
     }
 }
 
