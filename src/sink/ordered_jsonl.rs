@@ -1,9 +1,10 @@
 //! A timely sink that writes records as JSON Lines in a canonical order.
 //!
-//! Records are routed to one worker of their process (the file's writer), which holds them sorted by
-//! the caller's order key. An order key starts with an event time `e` ([`TimedKey`]), and
-//! every operator upstream emits a record at a timely time at or before its `e` (a flow
-//! at or before its end, a window before its end, an event at or before its time). So
+//! Records are routed to one worker of their process (the file's writer), which holds
+//! them sorted by the caller's order key. An order key starts with an event time `e`
+//! ([`TimedKey`]), and every operator upstream emits a record at a timely time at or
+//! before its `e` (a flow at or before its end, a window before its end, an event at or
+//! before its time). So
 //! once the frontier has passed `e`, no record with a smaller key can still come, and
 //! everything up to there is written. Each file is thus in canonical order as a whole,
 //! whatever the timing of the workers, and one process's output is independent of its
@@ -55,7 +56,7 @@ timed_tuples!(
 /// Errors a sink met (reported at the end of the run).
 pub type SinkErrors = Rc<RefCell<Vec<String>>>;
 
-/// Writes a stream to a JSON Lines file on the first worker of each process.
+/// Writes a stream to a JSON Lines file on one worker of each process.
 pub trait WriteOrderedJsonl<'scope, D> {
     /// Writes every record as one JSON line (`to_line` gives the serializable form) to
     /// `path`, in ascending `order` within each timely time, on worker `writer` (an

@@ -85,15 +85,18 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
         // Quiet state is dropped at fixed points of event time, between the last flow
         // judged before each point and the first after: the same points, in every
         // shard's sequence of flows, whatever the number of workers (the scan tables'
-        // evictions depend on what they hold).
-        let forget_every = (config
-            .connections
-            .beacon_max_interval_ns
-            .max(config.connections.brute_force_window_ns)
-            .min(config.scans.window_ns)
-            .min(config.reflection.window_ns)
-            / 8)
-        .max(1);
+        // evictions depend on what they hold). Each table at an eighth of its own
+        // memory, so that a short window does not make the long ones sweep often.
+        let mut cadences = [
+            Cadence::new(
+                config
+                    .connections
+                    .beacon_max_interval_ns
+                    .max(config.connections.brute_force_window_ns),
+            ),
+            Cadence::new(config.scans.window_ns),
+            Cadence::new(config.reflection.window_ns),
+        ];
         let reflection = config.reflection.clone();
         self.flat_map(move |f| {
             let c = Connection::of_flow(&f);
@@ -121,7 +124,6 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                 let mut ready: Vec<Connection> = Vec::new();
                 let mut alerts: Vec<Alert> = Vec::new();
                 let mut end_of_input_ns = 0u64;
-                let mut forgot = 0u64;
                 move |(flows, flows_frontier), (ends, ends_frontier), output| {
                     flows.for_each(|_time, data| pending.push(std::mem::take(data)));
                     ends.for_each(|_time, data| {
@@ -165,12 +167,14 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                             } else {
                                 c.end_ns
                             };
-                            let point = ts / forget_every;
-                            if point > forgot {
-                                patterns.forget(point * forget_every);
-                                scans.forget(point * forget_every);
-                                reflections.forget(point * forget_every);
-                                forgot = point;
+                            if let Some(t) = cadences[0].due(ts) {
+                                patterns.forget(t);
+                            }
+                            if let Some(t) = cadences[1].due(ts) {
+                                scans.forget(t);
+                            }
+                            if let Some(t) = cadences[2].due(ts) {
+                                reflections.forget(t);
                             }
                             if c.reflected {
                                 reflections.observe(&c, ts, &config, &mut alerts);
@@ -195,5 +199,31 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                 }
             },
         )
+    }
+}
+
+/// Fixed points of record time at which a table forgets its quiet state: every eighth of
+/// its memory.
+#[derive(Clone, Copy, Debug)]
+struct Cadence {
+    every: u64,
+    done: u64,
+}
+
+impl Cadence {
+    fn new(memory_ns: u64) -> Self {
+        Cadence {
+            every: (memory_ns / 8).max(1),
+            done: 0,
+        }
+    }
+
+    /// The latest point at or before `ts`, if it has not been passed yet.
+    fn due(&mut self, ts: u64) -> Option<u64> {
+        let point = ts / self.every;
+        (point > self.done).then(|| {
+            self.done = point;
+            point * self.every
+        })
     }
 }
