@@ -208,6 +208,8 @@ impl AnalyzeArgs {
             } else {
                 Some(self.window_config()?)
             },
+            // Set by the run from the detection settings.
+            announce_udp_min_bytes: 0,
         })
     }
 }

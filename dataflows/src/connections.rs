@@ -155,9 +155,9 @@ pub struct Connection {
     pub lone: bool,
     /// Either side sent payload bytes.
     pub carried_payload: bool,
-    /// This is the victim's copy of an unsolicited response
-    /// ([`crate::reflection::ReflectionRules::is_unsolicited`]): routed by its
-    /// destination and judged by the reflection rule only.
+    /// An unsolicited response that opened a UDP flow
+    /// ([`crate::reflection::ReflectionRules::is_unsolicited`], [`Self::of_opening`]):
+    /// routed by its destination and judged by the reflection rule only.
     pub reflected: bool,
 }
 
@@ -180,6 +180,29 @@ impl Connection {
             lone: f.src2dst.packets + f.dst2src.packets <= 1,
             carried_payload: f.src2dst.payload_bytes + f.dst2src.payload_bytes > 0,
             reflected: false,
+        }
+    }
+
+    /// The record of an unsolicited response that opened a UDP flow: judged at the
+    /// packet's time, routed by its destination (the victim), by the reflection rule
+    /// only.
+    pub fn of_opening(o: &crate::flow::FlowOpening) -> Connection {
+        Connection {
+            end_ns: o.ts_ns,
+            key: ChannelKey {
+                src: o.src,
+                dst: o.dst,
+                dport: o.dport,
+                protocol: proto::UDP,
+            },
+            start_ns: o.ts_ns,
+            sport: o.sport,
+            answered: false,
+            opened: true,
+            continued: false,
+            lone: true,
+            carried_payload: true,
+            reflected: true,
         }
     }
 }

@@ -177,6 +177,27 @@ impl DirectionStats {
     }
 }
 
+/// The first packet of a new UDP flow, announced as the flow opens (when the flow table is
+/// asked to: [`crate::flow_state::FlowTableConfig::announce_udp_min_bytes`]), for rules
+/// that must not wait for the flow to end.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct FlowOpening {
+    /// Capture time of the packet (ns).
+    pub ts_ns: u64,
+    /// Its sender: the flow's source.
+    pub src: Addr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination address.
+    pub dst: Addr,
+    /// Destination port.
+    pub dport: u16,
+    /// IP length of the packet (of the whole datagram when it was reassembled).
+    pub ip_len: u32,
+}
+
 /// A finished flow.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowRecord {

@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use hashbrown::HashTable;
 
-use crate::flow::{EndReason, FlowRecord};
+use crate::flow::{EndReason, FlowOpening, FlowRecord};
 use crate::flow_acc::{DirAcc, IatAcc, LonePacket};
 use crate::flow_key::FlowKey;
 use crate::hash::{FastMap, TableHasher};
@@ -63,6 +63,9 @@ pub struct FlowTableConfig {
     pub tcp_linger_ns: u64,
     /// Window panes to produce, if any.
     pub window: Option<WindowConfig>,
+    /// Announce every new UDP flow (not a continuation) whose first packet has at least
+    /// this many IP bytes ([`FlowTableState::take_openings`]); 0: none.
+    pub announce_udp_min_bytes: u32,
 }
 
 impl Default for FlowTableConfig {
@@ -73,6 +76,7 @@ impl Default for FlowTableConfig {
             tcp_teardown: true,
             tcp_linger_ns: 2 * NS_PER_SEC,
             window: None,
+            announce_udp_min_bytes: 0,
         }
     }
 }
@@ -443,6 +447,8 @@ pub struct FlowTableState {
     /// deadline passes (a packet that reopens a flow past its active deadline takes
     /// the same from the flow it finds).
     cuts: FastMap<FlowKey, Cut>,
+    /// New UDP flows announced and not yet taken.
+    openings: Vec<FlowOpening>,
 }
 
 impl FlowTableState {
@@ -573,8 +579,25 @@ impl FlowTableState {
         if let Some(cut) = cut.filter(|c| p.ts_ns < c.deadline) {
             let flow = &mut self.slots[slot as usize];
             flow.bits = (flow.bits & !(SRC_IS_LO | ORIENTED)) | cut.bits | CONTINUED;
+        } else {
+            let min = self.config.announce_udp_min_bytes;
+            if min > 0 && key.protocol == proto::UDP && p.ip_len >= min {
+                self.openings.push(FlowOpening {
+                    ts_ns: p.ts_ns,
+                    src: p.src,
+                    sport: p.sport,
+                    dst: p.dst,
+                    dport: p.dport,
+                    ip_len: p.ip_len,
+                });
+            }
         }
         slot
+    }
+
+    /// Moves the announced openings of new UDP flows (in packet order) to `out`.
+    pub fn take_openings(&mut self, out: &mut Vec<FlowOpening>) {
+        out.append(&mut self.openings);
     }
 
     /// Finishes the flow in `slot`.
@@ -927,6 +950,45 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(!out[1].continued);
         assert_eq!(out[1].src, Addr::from_v4([10, 0, 0, 2]));
+    }
+
+    /// Only the packet that opens a UDP flow is announced, when it is large enough; not
+    /// the flow's later packets, not a small opener, not TCP, not a continuation.
+    #[test]
+    fn large_udp_openers_are_announced() {
+        let udp = |ts, from_a, ip_len| Packet {
+            protocol: 17,
+            ip_len,
+            ..pkt(ts, from_a)
+        };
+        let mut t = FlowTableState::new(FlowTableConfig {
+            announce_udp_min_bytes: 512,
+            active_timeout_ns: 300 * S,
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        let mut openings = Vec::new();
+        t.update(&udp(0, false, 1400), &mut out); // a response opens the flow
+        t.update(&udp(S, true, 1400), &mut out); // the host answers: same flow
+        t.update(&udp(2 * S, false, 1400), &mut out);
+        t.take_openings(&mut openings);
+        assert_eq!(openings.len(), 1);
+        let o = openings[0];
+        assert_eq!((o.ts_ns, o.sport, o.dport, o.ip_len), (0, 80, 5000, 1400));
+        assert_eq!(o.src, Addr::from_v4([10, 0, 0, 2]));
+        // Kept alive, cut by the active timeout and continued: no new opening.
+        for ts in [100, 200, 290, 301] {
+            t.update(&udp(ts * S, false, 1400), &mut out);
+        }
+        // A new flow after the idle timeout, with a small first datagram: none either.
+        t.update(&udp(1000 * S, false, 100), &mut out);
+        let mut tcp = pkt(2000 * S, false);
+        tcp.ip_len = 1400;
+        t.update(&tcp, &mut out);
+        openings.clear();
+        t.take_openings(&mut openings);
+        assert!(openings.is_empty(), "{openings:?}");
+        assert!(out.iter().any(|f| f.continued));
     }
 
     #[test]

@@ -7,18 +7,21 @@
 //! amplification vectors of US-CERT TA14-017A and their successors). The victim's link
 //! sees datagrams *from* those services' ports that open flows it never answers.
 //!
-//! An **unsolicited response** is a UDP flow whose first packet came from a port in
-//! [`ReflectionRules::ports`], to a unicast address, that the destination never
-//! answered, and in which the service sent at least [`ReflectionRules::min_bytes`] IP
-//! bytes (an amplified answer, not a stray reply: ordinary DNS answers are a few hundred
-//! bytes at most and come to clients that asked, i.e. in flows the client opened). A
-//! `udp_reflection` alert names a victim that received unsolicited responses from at
-//! least [`ReflectionRules::min_sources`] distinct services, no more than
-//! [`ReflectionRules::window_ns`] apart (between the flows' ends, which follow their
-//! last packets by the idle timeout; flows open at the end of input all end there).
-//! A host talks to a handful of resolvers and time
-//! servers; responses that arrive after the capture started, or under asymmetric
-//! mirroring, come from those few, not from ten unrelated services a minute.
+//! An **unsolicited response** is a datagram that *opens* a UDP flow (no packet of its
+//! 5-tuple came before it within the idle timeout, and it does not continue a flow cut by
+//! the active timeout) from a port in [`ReflectionRules::ports`], to a unicast address,
+//! with at least [`ReflectionRules::min_bytes`] IP bytes (an amplified answer: of the
+//! reassembled datagram when it came in fragments). A response to a question the host
+//! asked never opens a flow: the question did. A `udp_reflection` alert names a victim
+//! that received unsolicited responses from at least [`ReflectionRules::min_sources`]
+//! distinct services, each at most [`ReflectionRules::window_ns`] after the previous
+//! one. A host asks a handful of resolvers and time servers; responses whose questions
+//! went out before the capture started, or under asymmetric mirroring, come from those
+//! few, not from ten unrelated services a minute.
+//!
+//! Responses are judged when they arrive (the flow table announces the openings of
+//! large UDP flows: [`crate::operators::FlowTable::flow_table_with_openings`]), not when
+//! their flows end an idle timeout later, so the alert comes seconds into an attack.
 //!
 //! A large flood of this kind is also a `udp_flood` when it targets one port with a
 //! thousand sources; this rule sees the reflection at any rate and whatever the victim's
@@ -32,7 +35,7 @@ use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric
 use crate::baseline::DetectConfig;
 use crate::connections::{is_group, Connection};
 use crate::distinct::{check_settings, DistinctTable};
-use crate::flow::FlowRecord;
+use crate::flow::FlowOpening;
 use crate::packet::{proto, Addr};
 use crate::scans::{shard, SHARDS};
 use crate::time::NS_PER_SEC;
@@ -42,8 +45,8 @@ use crate::time::NS_PER_SEC;
 pub struct ReflectionRules {
     /// Distinct amplifying services that make a `udp_reflection` alert (0: off).
     pub min_sources: usize,
-    /// IP bytes a service must send in one unanswered flow.
-    pub min_bytes: u64,
+    /// IP bytes of the datagram that opens the flow.
+    pub min_bytes: u32,
     /// Source ports of amplifying services.
     pub ports: Vec<u16>,
     /// A victim without an unsolicited response for this long (ns) starts afresh.
@@ -83,14 +86,13 @@ impl ReflectionRules {
         )
     }
 
-    /// True when `f` is an unsolicited response (see the module docs).
-    pub fn is_unsolicited(&self, f: &FlowRecord) -> bool {
+    /// True when `o`, the opening of a UDP flow, is an unsolicited response (see the
+    /// module docs).
+    pub fn is_unsolicited(&self, o: &FlowOpening) -> bool {
         self.min_sources > 0
-            && f.key.protocol == proto::UDP
-            && f.dst2src.packets == 0
-            && f.src2dst.bytes >= self.min_bytes
-            && !is_group(&f.dst)
-            && self.ports.contains(&f.sport)
+            && o.ip_len >= self.min_bytes
+            && !is_group(&o.dst)
+            && self.ports.contains(&o.sport)
     }
 }
 
@@ -133,8 +135,8 @@ impl Reflections {
         self.victims.forget(now_ns);
     }
 
-    /// Counts one unsolicited response (`c` is the flow's victim copy: its source is the
-    /// service, its destination the victim), in (end time, key) order; an alert goes to
+    /// Counts one unsolicited response ([`Connection::of_opening`]: its source is the
+    /// service, its destination the victim), in (time, key) order; an alert goes to
     /// `out` with time `ts_ns`.
     pub fn observe(
         &mut self,
@@ -151,9 +153,6 @@ impl Reflections {
         let Some(t) = self.victims.add(
             (shard(&k.dst), k.dst),
             k.src,
-            // The window is measured between the flows' end times, not their starts: a
-            // response's flow ends an idle timeout after its last packet, so ends are
-            // as far apart as the responses, in the order the records are judged.
             (c.start_ns, ts_ns, ts_ns),
             rules.min_sources,
             rules.realert_ns,
@@ -192,8 +191,8 @@ impl Reflections {
             explanation: String::new(),
         };
         alert.explanation = format!(
-            "{}: unanswered UDP responses of {} bytes or more from {n} distinct services \
-             ({}, ...; the latest from port {}) in {} s, none of them asked for: \
+            "{}: UDP responses of {} bytes or more that nobody asked for from {n} \
+             distinct services ({}, ...; the latest from port {}) in {} s: \
              reflection/amplification attack on it (threshold {} services, at most {} s \
              apart)",
             alert.describe_key(),
@@ -211,37 +210,24 @@ impl Reflections {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::DirectionStats;
 
-    fn response(service: u8, sport: u16, bytes: u64, start_s: u64) -> FlowRecord {
-        let mut f = FlowRecord::default();
-        f.key.protocol = proto::UDP;
-        f.src = Addr::from_v4([198, 51, 100, service]);
-        f.sport = sport;
-        f.dst = Addr::from_v4([10, 10, 10, 10]);
-        f.dport = 4444;
-        f.first_ns = start_s * NS_PER_SEC;
-        f.end_ns = f.first_ns + 120 * NS_PER_SEC;
-        f.src2dst = DirectionStats {
-            packets: 1,
-            bytes,
-            ..Default::default()
-        };
-        f
+    fn response(service: u8, sport: u16, bytes: u32, start_s: u64) -> FlowOpening {
+        FlowOpening {
+            ts_ns: start_s * NS_PER_SEC,
+            src: Addr::from_v4([198, 51, 100, service]),
+            sport,
+            dst: Addr::from_v4([10, 10, 10, 10]),
+            dport: 4444,
+            ip_len: bytes,
+        }
     }
 
-    fn victim_copy(f: &FlowRecord) -> Connection {
-        let mut c = Connection::of_flow(f);
-        c.reflected = true;
-        c
-    }
-
-    fn judge(r: &mut Reflections, flows: &[FlowRecord]) -> Vec<Alert> {
+    fn judge(r: &mut Reflections, openings: &[FlowOpening]) -> Vec<Alert> {
         let rules = ReflectionRules::default();
-        let mut conns: Vec<Connection> = flows
+        let mut conns: Vec<Connection> = openings
             .iter()
-            .filter(|f| rules.is_unsolicited(f))
-            .map(victim_copy)
+            .filter(|o| rules.is_unsolicited(o))
+            .map(Connection::of_opening)
             .collect();
         conns.sort();
         let mut out = Vec::new();
@@ -252,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn unsolicited_means_unanswered_large_and_from_an_amplifier_port() {
+    fn unsolicited_means_large_from_an_amplifier_port_to_one_host() {
         let rules = ReflectionRules::default();
         assert!(rules.is_unsolicited(&response(1, 53, 1500, 0)));
         assert!(!rules.is_unsolicited(&response(1, 53, 200, 0)), "small");
@@ -260,18 +246,12 @@ mod tests {
             !rules.is_unsolicited(&response(1, 5000, 1500, 0)),
             "not a service"
         );
-        let mut answered = response(1, 123, 1500, 0);
-        answered.dst2src.packets = 1;
-        assert!(!rules.is_unsolicited(&answered), "answered");
         let mut group = response(1, 1900, 1500, 0);
         group.dst = Addr::from_v4([239, 255, 255, 250]);
         assert!(
             !rules.is_unsolicited(&group),
             "SSDP announcement to a group"
         );
-        let mut tcp = response(1, 53, 1500, 0);
-        tcp.key.protocol = proto::TCP;
-        assert!(!rules.is_unsolicited(&tcp), "TCP");
     }
 
     #[test]

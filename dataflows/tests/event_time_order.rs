@@ -105,6 +105,7 @@ fn config() -> impl Strategy<Value = FlowTableConfig> {
                 size_ns: slide,
                 slide_ns: slide,
             }),
+            announce_udp_min_bytes: 0,
         },
     )
 }

@@ -246,18 +246,24 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 slide_ns: pane,
             });
         }
-        let (flows, panes, stats) = packets
+        let reflection = &shared.detect.reflection;
+        if reflection.min_sources > 0 {
+            // The reflection rule judges responses as they open their flows.
+            table_config.announce_udp_min_bytes = reflection.min_bytes.max(1);
+        }
+        let (flows, panes, openings, stats) = packets
             .concat(reassembled)
-            .flow_table(end_of_input.clone(), table_config);
+            .flow_table_with_openings(end_of_input.clone(), table_config);
         let connections = &shared.detect.connections;
         if connections.beacon_min > 0
             || connections.brute_force_min > 0
             || shared.detect.scans.min_ports > 0
             || shared.detect.scans.min_hosts > 0
+            || reflection.min_sources > 0
         {
             alerts = flows
                 .clone()
-                .connection_alerts(end_of_input.clone(), &shared.detect)
+                .connection_alerts_with_openings(openings, end_of_input.clone(), &shared.detect)
                 .concat(alerts);
         }
         if let (Some(window), Some(detect_window)) = (window, detect_window) {

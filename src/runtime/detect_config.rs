@@ -59,7 +59,8 @@
 //!                        # reflection victims)
 //! reflection_min_sources = 10  # distinct services sending a host unsolicited UDP
 //!                              # responses: udp_reflection (0: off)
-//! reflection_min_bytes = 512   # ... each of at least this many IP bytes in its flow
+//! reflection_min_bytes = 512   # ... each a datagram of at least this many IP bytes
+//!                              # that opens a flow
 //! reflection_window = "60s"    # ... at most this long apart
 //! reflection_ports = [17, 19, 53, 69, 111, 123, 137, 161, 389, 520, 1900, 3283, 3702,
 //!                     5353, 5683, 11211, 27015, 27960]  # amplifying services' ports
@@ -117,8 +118,8 @@ pub struct ConnectionsSection {
     pub scan_capacity: Option<usize>,
     /// Distinct services with unsolicited responses that make a reflection alert (0: off).
     pub reflection_min_sources: Option<usize>,
-    /// IP bytes of an unsolicited response's flow.
-    pub reflection_min_bytes: Option<u64>,
+    /// IP bytes of the datagram that opens an unsolicited response's flow.
+    pub reflection_min_bytes: Option<u32>,
     /// Longest time between two unsolicited responses of one reflection (duration).
     pub reflection_window: Option<String>,
     /// Source ports of amplifying services.

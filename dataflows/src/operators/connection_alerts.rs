@@ -5,13 +5,13 @@
 use timely::container::CapacityContainerBuilder as Cb;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::vec::Map;
-use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::operators::{Capability, Concat, Operator, ToStream};
 use timely::dataflow::StreamVec;
 
 use crate::alert::Alert;
 use crate::baseline::DetectConfig;
 use crate::connections::{Connection, ConnectionPatterns};
-use crate::flow::FlowRecord;
+use crate::flow::{FlowOpening, FlowRecord};
 use crate::reflection::Reflections;
 use crate::scans::{shard, PortScans};
 
@@ -59,9 +59,7 @@ pub trait ConnectionAlerts<'scope> {
     /// pair, in the order of the flows' end times once the frontier has passed them, and
     /// raises [`crate::connections`]' and [`crate::scans`]' alerts. Flows are routed by
     /// their source's scan shard ([`crate::scans::shard`]), which keeps a channel's and a
-    /// pair's flows together too. An unsolicited UDP response
-    /// ([`crate::reflection::ReflectionRules::is_unsolicited`]) is also sent, as a
-    /// second record, to its destination's shard, for [`crate::reflection`]'s rule.
+    /// pair's flows together too.
     ///
     /// `end_of_input` carries, from every source, the latest capture time it read, and
     /// must reach every worker (e.g. `.broadcast()`): a flow still open at the end of
@@ -73,11 +71,34 @@ pub trait ConnectionAlerts<'scope> {
         end_of_input: StreamVec<'scope, u64, u64>,
         config: &DetectConfig,
     ) -> StreamVec<'scope, u64, Alert>;
+
+    /// [`ConnectionAlerts::connection_alerts`], and [`crate::reflection`]'s rule on the
+    /// openings of new UDP flows
+    /// ([`crate::operators::FlowTable::flow_table_with_openings`], announced from
+    /// `config.reflection.min_bytes`): an unsolicited response
+    /// ([`crate::reflection::ReflectionRules::is_unsolicited`]) is routed to its
+    /// destination's shard and judged at its capture time, with the flows.
+    fn connection_alerts_with_openings(
+        self,
+        openings: StreamVec<'scope, u64, FlowOpening>,
+        end_of_input: StreamVec<'scope, u64, u64>,
+        config: &DetectConfig,
+    ) -> StreamVec<'scope, u64, Alert>;
 }
 
 impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
     fn connection_alerts(
         self,
+        end_of_input: StreamVec<'scope, u64, u64>,
+        config: &DetectConfig,
+    ) -> StreamVec<'scope, u64, Alert> {
+        let none = Vec::<FlowOpening>::new().to_stream(self.scope());
+        self.connection_alerts_with_openings(none, end_of_input, config)
+    }
+
+    fn connection_alerts_with_openings(
+        self,
+        openings: StreamVec<'scope, u64, FlowOpening>,
         end_of_input: StreamVec<'scope, u64, u64>,
         config: &DetectConfig,
     ) -> StreamVec<'scope, u64, Alert> {
@@ -98,107 +119,106 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
             Cadence::new(config.reflection.window_ns),
         ];
         let reflection = config.reflection.clone();
-        self.flat_map(move |f| {
-            let c = Connection::of_flow(&f);
-            let victim = reflection.is_unsolicited(&f).then_some(Connection {
-                reflected: true,
-                ..c
-            });
-            std::iter::once(c).chain(victim)
-        })
-        .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
-            end_of_input,
-            Exchange::new(|c: &Connection| {
-                shard(if c.reflected { &c.key.dst } else { &c.key.src })
-            }),
-            Pipeline,
-            "ConnectionAlerts",
-            move |cap: Capability<u64>, _info| {
-                let mut cap = Some(cap);
-                let mut patterns = ConnectionPatterns::new(config.connections.clone());
-                let mut scans = PortScans::new(config.scans.clone());
-                let mut reflections = Reflections::new(config.reflection.clone());
-                // Batches as they came: flows open at the end of input all wait for
-                // the end, and one growing vector would hold up to twice their size.
-                let mut pending: Vec<Vec<Connection>> = Vec::new();
-                let mut ready: Vec<Connection> = Vec::new();
-                let mut alerts: Vec<Alert> = Vec::new();
-                let mut end_of_input_ns = 0u64;
-                move |(flows, flows_frontier), (ends, ends_frontier), output| {
-                    flows.for_each(|_time, data| pending.push(std::mem::take(data)));
-                    ends.for_each(|_time, data| {
-                        end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
-                    });
-                    let Some(held) = cap.as_mut() else { return };
-                    let now = flows_frontier.frontier().iter().min().copied();
-                    let finished = now.is_none() && ends_frontier.is_empty();
-                    // Flows are emitted at or before their end: once the frontier
-                    // passes `t`, every flow that ended before `t` is here.
-                    let horizon = match now {
-                        Some(t) => t,
-                        None if finished => u64::MAX,
-                        None => return, // the end-of-input time is still coming
-                    };
-                    if finished {
-                        ready.reserve_exact(pending.iter().map(Vec::len).sum());
-                        for batch in pending.drain(..) {
-                            ready.extend(batch);
+        let responses = openings.flat_map(move |o| {
+            reflection
+                .is_unsolicited(&o)
+                .then(|| Connection::of_opening(&o))
+        });
+        self.map(|f| Connection::of_flow(&f))
+            .concat(responses)
+            .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
+                end_of_input,
+                Exchange::new(|c: &Connection| {
+                    shard(if c.reflected { &c.key.dst } else { &c.key.src })
+                }),
+                Pipeline,
+                "ConnectionAlerts",
+                move |cap: Capability<u64>, _info| {
+                    let mut cap = Some(cap);
+                    let mut patterns = ConnectionPatterns::new(config.connections.clone());
+                    let mut scans = PortScans::new(config.scans.clone());
+                    let mut reflections = Reflections::new(config.reflection.clone());
+                    // Batches as they came: flows open at the end of input all wait for
+                    // the end, and one growing vector would hold up to twice their size.
+                    let mut pending: Vec<Vec<Connection>> = Vec::new();
+                    let mut ready: Vec<Connection> = Vec::new();
+                    let mut alerts: Vec<Alert> = Vec::new();
+                    let mut end_of_input_ns = 0u64;
+                    move |(flows, flows_frontier), (ends, ends_frontier), output| {
+                        flows.for_each(|_time, data| pending.push(std::mem::take(data)));
+                        ends.for_each(|_time, data| {
+                            end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
+                        });
+                        let Some(held) = cap.as_mut() else { return };
+                        let now = flows_frontier.frontier().iter().min().copied();
+                        let finished = now.is_none() && ends_frontier.is_empty();
+                        // Flows are emitted at or before their end: once the frontier
+                        // passes `t`, every flow that ended before `t` is here.
+                        let horizon = match now {
+                            Some(t) => t,
+                            None if finished => u64::MAX,
+                            None => return, // the end-of-input time is still coming
+                        };
+                        if finished {
+                            ready.reserve_exact(pending.iter().map(Vec::len).sum());
+                            for batch in pending.drain(..) {
+                                ready.extend(batch);
+                            }
+                        } else {
+                            for batch in &mut pending {
+                                let mut i = 0;
+                                while i < batch.len() {
+                                    if batch[i].end_ns < horizon {
+                                        ready.push(batch.swap_remove(i));
+                                    } else {
+                                        i += 1;
+                                    }
+                                }
+                            }
+                            pending.retain(|b| !b.is_empty());
                         }
-                    } else {
-                        for batch in &mut pending {
-                            let mut i = 0;
-                            while i < batch.len() {
-                                if batch[i].end_ns < horizon {
-                                    ready.push(batch.swap_remove(i));
+                        if !ready.is_empty() {
+                            ready.sort_unstable();
+                            for c in ready.drain(..) {
+                                // A flow open at the end of input is known to
+                                // have ended when the input ended.
+                                let ts = if c.end_ns == u64::MAX {
+                                    end_of_input_ns.max(c.start_ns)
                                 } else {
-                                    i += 1;
+                                    c.end_ns
+                                };
+                                if let Some(t) = cadences[0].due(ts) {
+                                    patterns.forget(t);
+                                }
+                                if let Some(t) = cadences[1].due(ts) {
+                                    scans.forget(t);
+                                }
+                                if let Some(t) = cadences[2].due(ts) {
+                                    reflections.forget(t);
+                                }
+                                if c.reflected {
+                                    reflections.observe(&c, ts, &config, &mut alerts);
+                                } else {
+                                    patterns.observe(&c, ts, &config, &mut alerts);
+                                    scans.observe(&c, ts, &config, &mut alerts);
                                 }
                             }
                         }
-                        pending.retain(|b| !b.is_empty());
-                    }
-                    if !ready.is_empty() {
-                        ready.sort_unstable();
-                        for c in ready.drain(..) {
-                            // A flow open at the end of input is known to
-                            // have ended when the input ended.
-                            let ts = if c.end_ns == u64::MAX {
-                                end_of_input_ns.max(c.start_ns)
-                            } else {
-                                c.end_ns
-                            };
-                            if let Some(t) = cadences[0].due(ts) {
-                                patterns.forget(t);
-                            }
-                            if let Some(t) = cadences[1].due(ts) {
-                                scans.forget(t);
-                            }
-                            if let Some(t) = cadences[2].due(ts) {
-                                reflections.forget(t);
-                            }
-                            if c.reflected {
-                                reflections.observe(&c, ts, &config, &mut alerts);
-                            } else {
-                                patterns.observe(&c, ts, &config, &mut alerts);
-                                scans.observe(&c, ts, &config, &mut alerts);
-                            }
+                        if !alerts.is_empty() {
+                            // `held` is at or before the frontier that let these flows
+                            // through, so at or before each one's end.
+                            output.session(&*held).give_iterator(alerts.drain(..));
+                        }
+                        if finished {
+                            cap = None;
+                            return;
+                        }
+                        if horizon > *held.time() {
+                            held.downgrade(&horizon);
                         }
                     }
-                    if !alerts.is_empty() {
-                        // `held` is at or before the frontier that let these flows
-                        // through, so at or before each one's end.
-                        output.session(&*held).give_iterator(alerts.drain(..));
-                    }
-                    if finished {
-                        cap = None;
-                        return;
-                    }
-                    if horizon > *held.time() {
-                        held.downgrade(&horizon);
-                    }
-                }
-            },
-        )
+                },
+            )
     }
 }
 

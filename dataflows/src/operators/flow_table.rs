@@ -9,7 +9,7 @@ use timely::dataflow::operators::vec::{Map, Partition};
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
-use crate::flow::FlowRecord;
+use crate::flow::{FlowOpening, FlowRecord};
 use crate::flow_key::FlowKey;
 pub use crate::flow_state::{FlowTableConfig, FlowTableState, FlowTableStats};
 use crate::order::EventTimeBuffer;
@@ -23,10 +23,20 @@ const DRAIN_STEP: usize = 16_384;
 /// Shared handle to a worker's [`FlowTableStats`].
 pub type FlowTableStatsHandle = Rc<RefCell<FlowTableStats>>;
 
+/// What [`FlowTable::flow_table_with_openings`] returns: finished flows, window panes,
+/// openings of new UDP flows and the worker's counters.
+pub type FlowTableOutputs<'scope> = (
+    StreamVec<'scope, u64, FlowRecord>,
+    StreamVec<'scope, u64, PaneAgg>,
+    StreamVec<'scope, u64, FlowOpening>,
+    FlowTableStatsHandle,
+);
+
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 enum Out {
     Flow(FlowRecord),
     Pane(PaneAgg),
+    Opening(FlowOpening),
 }
 
 /// Groups packets into bidirectional flows by canonical 5-tuple and context, with full
@@ -90,6 +100,15 @@ pub trait FlowTable<'scope> {
         StreamVec<'scope, u64, PaneAgg>,
         FlowTableStatsHandle,
     );
+
+    /// [`FlowTable::flow_table`], also returning the announced openings of new UDP flows
+    /// (`config.announce_udp_min_bytes`), each emitted at a timely time at or before its
+    /// packet's capture time.
+    fn flow_table_with_openings(
+        self,
+        end_of_input: StreamVec<'scope, u64, u64>,
+        config: FlowTableConfig,
+    ) -> FlowTableOutputs<'scope>;
 }
 
 impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
@@ -102,6 +121,21 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
         StreamVec<'scope, u64, PaneAgg>,
         FlowTableStatsHandle,
     ) {
+        let (flows, panes, _openings, stats) = self.flow_table_with_openings(
+            end_of_input,
+            FlowTableConfig {
+                announce_udp_min_bytes: 0,
+                ..config
+            },
+        );
+        (flows, panes, stats)
+    }
+
+    fn flow_table_with_openings(
+        self,
+        end_of_input: StreamVec<'scope, u64, u64>,
+        config: FlowTableConfig,
+    ) -> FlowTableOutputs<'scope> {
         let stats: FlowTableStatsHandle = Rc::default();
         let stats_out = Rc::clone(&stats);
         // Packets are small and many: ship them in wide messages.
@@ -121,6 +155,7 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                 let mut end_of_input_ns = 0u64;
                 let mut done: Vec<FlowRecord> = Vec::new();
                 let mut panes: Vec<PaneAgg> = Vec::new();
+                let mut openings: Vec<FlowOpening> = Vec::new();
                 move |(packets, packets_frontier), (ends, ends_frontier), output| {
                     packets.for_each(|_time, data| buffer.extend_from(data));
                     ends.for_each(|_time, data| {
@@ -136,6 +171,7 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                     for p in buffer.release(horizon) {
                         table.update(&p, &mut done);
                     }
+                    table.take_openings(&mut openings);
                     // Closed panes, and at the end flows, go out a part per activation, so
                     // that the records (and what downstream makes of them) are not all in
                     // flight at once: a pane of a spoofed-source flood has millions of keys.
@@ -155,14 +191,16 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                         }
                         None => {}
                     }
-                    if !done.is_empty() || !panes.is_empty() {
+                    if !done.is_empty() || !panes.is_empty() || !openings.is_empty() {
                         // `held` is at the previous frontier, below the end of every pane
-                        // still open then (the contract downstream relies on).
+                        // still open then (the contract downstream relies on), and at or
+                        // before every packet released since.
                         let mut session = output.session(&*held);
                         session.give_iterator(
                             done.drain(..)
                                 .map(Out::Flow)
-                                .chain(panes.drain(..).map(Out::Pane)),
+                                .chain(panes.drain(..).map(Out::Pane))
+                                .chain(openings.drain(..).map(Out::Opening)),
                         );
                     }
                     *stats.borrow_mut() = table.stats();
@@ -178,12 +216,23 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                 }
             },
         );
-        let mut split = stream.partition(2, |o: Out| match o {
-            Out::Flow(f) => (0, Ok(f)),
-            Out::Pane(a) => (1, Err(a)),
+        let mut split = stream.partition(3, |o: Out| match o {
+            Out::Flow(_) => (0, o),
+            Out::Pane(_) => (1, o),
+            Out::Opening(_) => (2, o),
         });
-        let panes = split.pop().expect("two parts").flat_map(|r| r.err());
-        let flows = split.pop().expect("two parts").flat_map(|r| r.ok());
-        (flows, panes, stats_out)
+        let openings = split.pop().expect("three parts").flat_map(|o| match o {
+            Out::Opening(x) => Some(x),
+            _ => None,
+        });
+        let panes = split.pop().expect("three parts").flat_map(|o| match o {
+            Out::Pane(a) => Some(a),
+            _ => None,
+        });
+        let flows = split.pop().expect("three parts").flat_map(|o| match o {
+            Out::Flow(f) => Some(f),
+            _ => None,
+        });
+        (flows, panes, openings, stats_out)
     }
 }
