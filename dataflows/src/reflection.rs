@@ -1,11 +1,12 @@
 //! UDP reflection and amplification: a victim receiving responses it never asked for
-//! from many amplifying services, recognised from finished flows without a baseline.
+//! from many amplifying services, recognised as the responses arrive, without a
+//! baseline.
 //!
 //! An attacker sends small requests with the victim's address as their source to open
 //! services whose response is much larger than the request (DNS `ANY` or DNSSEC
 //! answers, NTP `monlist`, SNMP `GetBulk`, SSDP, CLDAP, memcached, chargen: the
 //! amplification vectors of US-CERT TA14-017A and their successors). The victim's link
-//! sees datagrams *from* those services' ports that open flows it never answers.
+//! sees datagrams *from* those services' ports that open flows it never asked for.
 //!
 //! An **unsolicited response** is a datagram that *opens* a UDP flow (no packet of its
 //! 5-tuple came before it within the idle timeout, and it does not continue a flow cut by
