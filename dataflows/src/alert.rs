@@ -158,6 +158,17 @@ pub struct AlertMetric {
     pub weight: f64,
 }
 
+impl AlertMetric {
+    /// A value a rule without a baseline observed (baseline, deviation and weight 0).
+    pub fn observed(name: &str, value: f64) -> Self {
+        AlertMetric {
+            name: name.to_string(),
+            value,
+            ..Default::default()
+        }
+    }
+}
+
 impl From<&MetricScore> for AlertMetric {
     fn from(m: &MetricScore) -> Self {
         AlertMetric {
@@ -175,6 +186,34 @@ impl From<&MetricScore> for AlertMetric {
 pub type AlertOrder = (u64, AlertKind, AlertGranularity, Addr, Addr, u16, u8, u8);
 
 impl Alert {
+    /// An alert of a rule without a baseline: `score` against a threshold of 1 over
+    /// `window_start_ns..ts_ns`, with `severity`. The key (granularity, addresses, port,
+    /// protocol), the metrics and the explanation are the caller's to fill in.
+    pub fn of_rule(
+        kind: AlertKind,
+        (window_start_ns, ts_ns): (u64, u64),
+        score: f64,
+        severity: Severity,
+    ) -> Alert {
+        Alert {
+            ts_ns,
+            kind,
+            severity,
+            score,
+            threshold: 1.0,
+            granularity: AlertGranularity::default(),
+            src: None,
+            dst: None,
+            dst_port: None,
+            protocol: None,
+            hour_of_day: None,
+            window_start_ns,
+            window_end_ns: ts_ns,
+            metrics: Vec::new(),
+            explanation: String::new(),
+        }
+    }
+
     /// The canonical output order: time, kind, then key.
     pub fn order_key(&self) -> AlertOrder {
         (

@@ -412,34 +412,17 @@ fn due(last: Option<u64>, ts_ns: u64, realert_ns: u64) -> bool {
 fn channel_alert(
     k: ChannelKey,
     kind: AlertKind,
-    (from_ns, ts_ns): (u64, u64),
+    span: (u64, u64),
     score: f64,
     config: &DetectConfig,
 ) -> Alert {
     Alert {
-        ts_ns,
-        kind,
-        severity: config.severity(score, 1.0),
-        score,
-        threshold: 1.0,
         granularity: AlertGranularity::Channel,
         src: Some(k.src),
         dst: Some(k.dst),
         dst_port: Some(k.dport),
         protocol: Some(k.protocol),
-        hour_of_day: None,
-        window_start_ns: from_ns,
-        window_end_ns: ts_ns,
-        metrics: Vec::new(),
-        explanation: String::new(),
-    }
-}
-
-fn observed(name: &str, value: f64) -> AlertMetric {
-    AlertMetric {
-        name: name.to_string(),
-        value,
-        ..Default::default()
+        ..Alert::of_rule(kind, span, score, config.severity(score, 1.0))
     }
 }
 
@@ -471,11 +454,11 @@ fn judge_beacon(
     };
     let mut a = channel_alert(k, AlertKind::Beacon, (judged[0], ts_ns), score, config);
     a.metrics = vec![
-        observed("connections", n as f64),
-        observed("median_interval_s", r.median_ns / 1e9),
-        observed("mean_interval_s", r.mean_ns / 1e9),
-        observed("interval_iqr_ratio", r.iqr_ratio),
-        observed("interval_cv", r.cv),
+        AlertMetric::observed("connections", n as f64),
+        AlertMetric::observed("median_interval_s", r.median_ns / 1e9),
+        AlertMetric::observed("mean_interval_s", r.mean_ns / 1e9),
+        AlertMetric::observed("interval_iqr_ratio", r.iqr_ratio),
+        AlertMetric::observed("interval_cv", r.cv),
     ];
     a.explanation = format!(
         "{}: {} connections {} s apart (interquartile range {}% and standard deviation \
@@ -524,8 +507,8 @@ fn judge_brute_force(
     let score = count as f64 / min as f64;
     let mut a = channel_alert(k, AlertKind::BruteForce, (from, ts_ns), score, config);
     a.metrics = vec![
-        observed("connections", count as f64),
-        observed("span_s", (to - from) as f64 / 1e9),
+        AlertMetric::observed("connections", count as f64),
+        AlertMetric::observed("span_s", (to - from) as f64 / 1e9),
     ];
     a.explanation = format!(
         "{}: {} sessions in {} s from one source to one service: repeated \

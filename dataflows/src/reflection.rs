@@ -164,32 +164,19 @@ impl Reflections {
         let span_s = t.newest_ns.saturating_sub(t.first_ns) as f64 / 1e9;
         let sample: Vec<String> = t.values.iter().take(3).map(Addr::to_string).collect();
         let mut alert = Alert {
-            ts_ns,
-            kind: AlertKind::UdpReflection,
-            severity: config.severity(1.0, 1.0),
-            score: 1.0,
-            threshold: 1.0,
             granularity: AlertGranularity::Host,
             src: Some(k.dst),
-            dst: None,
-            dst_port: None,
             protocol: Some(proto::UDP),
-            hour_of_day: None,
-            window_start_ns: t.first_ns,
-            window_end_ns: ts_ns,
             metrics: vec![
-                AlertMetric {
-                    name: "distinct_reflectors".into(),
-                    value: n as f64,
-                    ..Default::default()
-                },
-                AlertMetric {
-                    name: "span_s".into(),
-                    value: span_s,
-                    ..Default::default()
-                },
+                AlertMetric::observed("distinct_reflectors", n as f64),
+                AlertMetric::observed("span_s", span_s),
             ],
-            explanation: String::new(),
+            ..Alert::of_rule(
+                AlertKind::UdpReflection,
+                (t.first_ns, ts_ns),
+                1.0,
+                config.severity(1.0, 1.0),
+            )
         };
         alert.explanation = format!(
             "{}: UDP responses of {} bytes or more that nobody asked for from {n} \

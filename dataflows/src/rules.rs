@@ -169,34 +169,23 @@ fn rule_alert(w: &WindowRecord, kind: AlertKind, score: f64, config: &DetectConf
         Granularity::Channel => (Some(w.key.src), Some(w.key.dst), None, Some(w.key.protocol)),
     };
     Alert {
-        ts_ns: w.end_ns,
-        kind,
-        severity: config.severity(score, 1.0),
-        score,
-        threshold: 1.0,
         granularity: w.key.granularity.into(),
         src,
         dst,
         dst_port,
         protocol,
-        hour_of_day: None,
-        window_start_ns: w.start_ns,
-        window_end_ns: w.end_ns,
-        metrics: Vec::new(),
-        explanation: String::new(),
+        ..Alert::of_rule(
+            kind,
+            (w.start_ns, w.end_ns),
+            score,
+            config.severity(score, 1.0),
+        )
     }
 }
 
-/// A metric observed in the window (rules have no baseline).
+/// A count observed in the window (rules have no baseline).
 fn observed(name: &str, value: u64) -> AlertMetric {
-    AlertMetric {
-        name: name.to_string(),
-        value: value as f64,
-        baseline_mean: 0.0,
-        baseline_stddev: 0.0,
-        deviation: 0.0,
-        weight: 0.0,
-    }
+    AlertMetric::observed(name, value as f64)
 }
 
 fn seconds(w: &WindowRecord) -> String {

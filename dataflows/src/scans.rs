@@ -123,14 +123,6 @@ impl Default for PortScans {
     }
 }
 
-fn metric(name: &str, value: f64) -> AlertMetric {
-    AlertMetric {
-        name: name.to_string(),
-        value,
-        ..Default::default()
-    }
-}
-
 impl PortScans {
     /// Empty state.
     pub fn new(rules: ScanRules) -> Self {
@@ -183,32 +175,22 @@ impl PortScans {
         let times = (c.start_ns, c.start_ns, ts_ns);
         let alert =
             |kind, granularity, dst: Option<Addr>, port, (first, newest): (u64, u64), n: usize| {
+                let what = if dst.is_some() {
+                    "distinct_ports"
+                } else {
+                    "distinct_hosts"
+                };
                 Alert {
-                    ts_ns,
-                    kind,
-                    severity: config.severity(1.0, 1.0),
-                    score: 1.0,
-                    threshold: 1.0,
                     granularity,
                     src: Some(k.src),
                     dst,
                     dst_port: port,
                     protocol: Some(k.protocol),
-                    hour_of_day: None,
-                    window_start_ns: first,
-                    window_end_ns: ts_ns,
                     metrics: vec![
-                        metric(
-                            if dst.is_some() {
-                                "distinct_ports"
-                            } else {
-                                "distinct_hosts"
-                            },
-                            n as f64,
-                        ),
-                        metric("span_s", newest.saturating_sub(first) as f64 / 1e9),
+                        AlertMetric::observed(what, n as f64),
+                        AlertMetric::observed("span_s", newest.saturating_sub(first) as f64 / 1e9),
                     ],
-                    explanation: String::new(),
+                    ..Alert::of_rule(kind, (first, ts_ns), 1.0, config.severity(1.0, 1.0))
                 }
             };
         let window = short_number(rules.window_ns as f64 / 1e9);
