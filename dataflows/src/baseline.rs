@@ -439,6 +439,8 @@ pub struct DetectConfig {
     pub scans: crate::scans::ScanRules,
     /// The UDP reflection rule ([`crate::reflection`]).
     pub reflection: crate::reflection::ReflectionRules,
+    /// The repeated SYN-ACK rule ([`crate::syn_acks`]).
+    pub syn_acks: crate::syn_acks::SynAckRules,
 }
 
 impl Default for DetectConfig {
@@ -470,6 +472,7 @@ impl Default for DetectConfig {
             connections: Default::default(),
             scans: Default::default(),
             reflection: Default::default(),
+            syn_acks: Default::default(),
         }
     }
 }
@@ -562,6 +565,7 @@ impl DetectConfig {
             .validate()
             .and_then(|()| self.scans.validate())
             .and_then(|()| self.reflection.validate())
+            .and_then(|()| self.syn_acks.validate())
             .map_err(|e| format!("[connections] {e}"))
     }
 }

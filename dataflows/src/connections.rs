@@ -143,6 +143,8 @@ pub struct Connection {
     pub key: ChannelKey,
     /// Capture time of its first packet.
     pub start_ns: u64,
+    /// Capture time of its last packet.
+    pub last_ns: u64,
     /// Initiator's port.
     pub sport: u16,
     /// The responder sent at least one packet.
@@ -155,6 +157,11 @@ pub struct Connection {
     pub lone: bool,
     /// Either side sent payload bytes.
     pub carried_payload: bool,
+    /// An ICMP or ICMPv6 echo exchange started by the source ([`FlowRecord::icmp_echo`]).
+    pub echo: bool,
+    /// SYN-ACKs of a flow the source never opened
+    /// ([`crate::syn_acks::unsolicited_syn_acks`]).
+    pub syn_acks: u32,
     /// An unsolicited response that opened a UDP flow
     /// ([`crate::reflection::ReflectionRules::is_unsolicited`], [`Self::of_opening`]):
     /// routed by its destination and judged by the reflection rule only.
@@ -173,12 +180,15 @@ impl Connection {
                 protocol: f.key.protocol,
             },
             start_ns: f.first_ns,
+            last_ns: f.last_ns,
             sport: f.sport,
             answered: f.dst2src.packets > 0,
             opened: f.key.protocol != proto::TCP || f.src2dst.flags[flag_index::SYN] > 0,
             continued: f.continued,
             lone: f.src2dst.packets + f.dst2src.packets <= 1,
             carried_payload: f.src2dst.payload_bytes + f.dst2src.payload_bytes > 0,
+            echo: f.icmp_echo,
+            syn_acks: crate::syn_acks::unsolicited_syn_acks(f),
             reflected: false,
         }
     }
@@ -196,12 +206,15 @@ impl Connection {
                 protocol: proto::UDP,
             },
             start_ns: o.ts_ns,
+            last_ns: o.ts_ns,
             sport: o.sport,
             answered: false,
             opened: true,
             continued: false,
             lone: true,
             carried_payload: true,
+            echo: false,
+            syn_acks: 0,
             reflected: true,
         }
     }
@@ -537,12 +550,15 @@ mod tests {
                 protocol: proto::TCP,
             },
             start_ns,
+            last_ns: start_ns,
             sport: 40000,
             answered,
             opened: true,
             continued: false,
             lone: false,
             carried_payload: true,
+            echo: false,
+            syn_acks: 0,
             reflected: false,
         }
     }

@@ -3,7 +3,9 @@
 //!
 //! A key (a scanning source, a pair, a victim) collects distinct values (ports, hosts,
 //! reflectors) until it reaches a threshold; a key whose newest value is older than the
-//! table's window starts afresh. Keys live in shards (chosen by the caller from a
+//! table's window starts afresh. Optionally a lower *burst* threshold counts the new
+//! values of the key's current burst: a run of records no more than a short gap apart
+//! (a fast scan shows its breadth within seconds; a slow one needs the long window). Keys live in shards (chosen by the caller from a
 //! stable hash, which also routes the records to workers) of bounded size: a full shard
 //! evicts the earliest-come key that holds one value or is past its window, failing
 //! that the key with the fewest values. Everything depends only on the sequence of
@@ -48,6 +50,10 @@ pub(crate) struct Tally<V> {
     pub(crate) newest_ns: u64,
     /// The latest time on the table's window clock (see [`DistinctTable::add`]).
     clock_ns: u64,
+    /// Start of the first record of the current burst.
+    pub(crate) burst_first_ns: u64,
+    /// New distinct values counted in the current burst.
+    pub(crate) burst_values: u32,
     /// Time of the last alert.
     pub(crate) last_alert: Option<u64>,
 }
@@ -59,6 +65,8 @@ impl<V> Default for Tally<V> {
             first_ns: 0,
             newest_ns: 0,
             clock_ns: 0,
+            burst_first_ns: 0,
+            burst_values: 0,
             last_alert: None,
         }
     }
@@ -78,6 +86,25 @@ impl<K, V> Default for Shard<K, V> {
             tallies: FastMap::default(),
             arrivals: VecDeque::new(),
         }
+    }
+}
+
+/// When a key's tally alerts: at `min` distinct values within the table's window, or at
+/// `burst_min` new ones in a burst of records at most `burst_gap_ns` apart (0: no burst
+/// tier); at most once per `realert_ns`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Thresholds {
+    pub(crate) min: usize,
+    pub(crate) burst_min: usize,
+    pub(crate) burst_gap_ns: u64,
+    pub(crate) realert_ns: u64,
+}
+
+impl<V> Tally<V> {
+    /// True when the tally reached its alert by the burst tier (fewer than `min` values
+    /// in all).
+    pub(crate) fn by_burst(&self, th: &Thresholds) -> bool {
+        th.min == 0 || self.values.len() < th.min
     }
 }
 
@@ -143,15 +170,15 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
     /// Adds `value` to `key`'s set (its record started at `start_ns` and is judged at
     /// `ts_ns`; `clock_ns`, at most `ts_ns`, is its time on the window clock: the start
     /// for scans, the record time for reflections); returns the tally when it has just
-    /// reached `min` distinct values and an alert is due. A key whose latest clock time
-    /// is a window or more before `ts_ns` starts afresh.
+    /// reached a threshold and an alert is due. A key whose latest clock time is a
+    /// window or more before `ts_ns` starts afresh; its burst starts afresh at a clock
+    /// time more than the burst gap after the previous one.
     pub(crate) fn add(
         &mut self,
         (shard, key): (u64, K),
         value: V,
         (start_ns, clock_ns, ts_ns): (u64, u64, u64),
-        min: usize,
-        realert_ns: u64,
+        th: &Thresholds,
     ) -> Option<&Tally<V>> {
         let window = self.window_ns;
         let shard = self.shards.entry(shard).or_default();
@@ -171,18 +198,28 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
         if t.values.is_empty() || start_ns < t.first_ns {
             t.first_ns = start_ns;
         }
+        if t.values.is_empty() || clock_ns > t.clock_ns.saturating_add(th.burst_gap_ns) {
+            t.burst_first_ns = start_ns;
+            t.burst_values = 0;
+        } else if start_ns < t.burst_first_ns {
+            t.burst_first_ns = start_ns; // records come in end-time order
+        }
         t.newest_ns = t.newest_ns.max(start_ns);
         t.clock_ns = t.clock_ns.max(clock_ns);
-        if t.values.len() >= min {
-            return None; // counted enough (alerted, or waiting to realert)
+        let cap = if th.min > 0 { th.min } else { th.burst_min };
+        if t.values.len() >= cap {
+            return None; // counted enough (alerted, or waiting to realert), or off
         }
         if let Err(at) = t.values.binary_search(&value) {
             t.values.insert(at, value);
+            t.burst_values = t.burst_values.saturating_add(1);
         }
+        let burst = th.burst_min > 0 && t.burst_values as usize >= th.burst_min;
         let due = t
             .last_alert
-            .is_none_or(|last| ts_ns >= last.saturating_add(realert_ns));
-        if t.values.len() < min || !due {
+            .is_none_or(|last| ts_ns >= last.saturating_add(th.realert_ns));
+        let full = th.min > 0 && t.values.len() >= th.min;
+        if !(full || burst) || !due {
             return None;
         }
         t.last_alert = Some(ts_ns);

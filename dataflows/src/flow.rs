@@ -228,6 +228,9 @@ pub struct FlowRecord {
     /// (its first packet came within the idle timeout of that record's last one); its
     /// source and destination are that record's.
     pub continued: bool,
+    /// An ICMP or ICMPv6 echo exchange: the source sent an echo request (the requester is
+    /// the source, whichever packet came first).
+    pub icmp_echo: bool,
     /// Source → destination statistics.
     pub src2dst: DirectionStats,
     /// Destination → source statistics.

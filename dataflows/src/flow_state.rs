@@ -107,6 +107,8 @@ const CLOSED_BY_RST: u8 = 16;
 const FIRST_REV: u8 = 32;
 /// The flow continues a record that ended at the active timeout.
 const CONTINUED: u8 = 64;
+/// An ICMP or ICMPv6 echo request was seen: its sender is the flow's source.
+const ECHO: u8 = 128;
 
 /// A flow cut at the active timeout: until `deadline` (its last packet plus the idle
 /// timeout) the next packet of its key continues it in a new record, with its
@@ -333,8 +335,15 @@ impl OpenFlow {
             }
         }
         self.last_ns = p.ts_ns;
-        if self.key.protocol == proto::TCP && p.tcp_flags != 0 {
-            self.track_tcp(p.tcp_flags, p.ts_ns, forward, c);
+        if self.key.protocol == proto::TCP {
+            if p.tcp_flags != 0 {
+                self.track_tcp(p.tcp_flags, p.ts_ns, forward, c);
+            }
+        } else if self.bits & ECHO == 0 && p.is_echo_request() {
+            // The requester initiates, as a SYN's sender does.
+            let src_is_lo = forward;
+            self.bits =
+                (self.bits & !SRC_IS_LO) | ORIENTED | ECHO | if src_is_lo { SRC_IS_LO } else { 0 };
         }
         gap
     }
@@ -381,6 +390,7 @@ impl OpenFlow {
             end_ns,
             end_reason,
             continued: self.bits & CONTINUED != 0,
+            icmp_echo: self.bits & ECHO != 0,
             src2dst,
             dst2src,
             bidirectional_iat: stats.iat.stats(),
@@ -1006,6 +1016,39 @@ mod tests {
         );
         assert_eq!((f.src2dst.packets, f.dst2src.packets), (1, 2));
         assert_eq!(f.src2dst.bytes + f.dst2src.bytes, 180);
+    }
+
+    /// An echo request orients its flow like a SYN: the requester is the source even
+    /// when the capture caught the reply first; other ICMP messages are no echo.
+    #[test]
+    fn echo_requester_is_the_source() {
+        let icmp = |ts, from_a, icmp_type: u16| {
+            let p = pkt(ts, from_a);
+            Packet {
+                protocol: proto::ICMP,
+                sport: icmp_type << 8,
+                dport: 77, // echo identifier
+                ..p
+            }
+        };
+        let mut t = FlowTableState::new(FlowTableConfig::default());
+        let mut out = Vec::new();
+        t.update(&icmp(0, false, 0), &mut out); // a reply from .2 first
+        t.update(&icmp(S, true, 8), &mut out); // .1 asks
+        t.update(&icmp(S + 1, false, 0), &mut out);
+        t.drain(10 * S, &mut out, &mut Vec::new());
+        assert_eq!(out.len(), 1);
+        let f = &out[0];
+        assert!(f.icmp_echo);
+        assert_eq!(f.src, Addr::from_v4([10, 0, 0, 1]));
+        assert_eq!((f.src2dst.packets, f.dst2src.packets), (1, 2));
+        // A port unreachable (type 3) is not an echo; the first sender stays the source.
+        let mut t = FlowTableState::new(FlowTableConfig::default());
+        out.clear();
+        t.update(&icmp(0, false, 3), &mut out);
+        t.drain(10 * S, &mut out, &mut Vec::new());
+        assert!(!out[0].icmp_echo);
+        assert_eq!(out[0].src, Addr::from_v4([10, 0, 0, 2]));
     }
 
     #[test]

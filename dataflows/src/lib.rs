@@ -31,6 +31,7 @@ pub mod reassembly;
 pub mod reflection;
 pub mod rules;
 pub mod scans;
+pub mod syn_acks;
 pub mod time;
 pub mod wide_batch;
 pub mod window;

@@ -398,6 +398,15 @@ impl Packet {
             || self.frag_offset != 0
     }
 
+    /// True for an ICMP echo request (type 8) or ICMPv6 echo request (type 128).
+    #[inline]
+    pub fn is_echo_request(&self) -> bool {
+        matches!(
+            (self.protocol, self.sport >> 8),
+            (proto::ICMP, 8) | (proto::ICMPV6, 128)
+        )
+    }
+
     /// Event-time order key: capture time, then feed, then index within the feed.
     #[inline]
     pub fn order_key(&self) -> (u64, u32, u64) {

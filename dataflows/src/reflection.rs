@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
 use crate::connections::{is_group, Connection};
-use crate::distinct::{check_settings, DistinctTable};
+use crate::distinct::{check_settings, DistinctTable, Thresholds};
 use crate::flow::FlowOpening;
 use crate::packet::{proto, Addr};
 use crate::scans::{shard, SHARDS};
@@ -155,8 +155,12 @@ impl Reflections {
             (shard(&k.dst), k.dst),
             k.src,
             (c.start_ns, ts_ns, ts_ns),
-            rules.min_sources,
-            rules.realert_ns,
+            &Thresholds {
+                min: rules.min_sources,
+                burst_min: 0,
+                burst_gap_ns: 0,
+                realert_ns: rules.realert_ns,
+            },
         ) else {
             return;
         };

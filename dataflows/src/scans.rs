@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
 use crate::connections::Connection;
-use crate::distinct::{check_settings, DistinctTable};
+use crate::distinct::{check_settings, DistinctTable, Tally, Thresholds};
 use crate::hash::StableHasher;
 use crate::packet::{proto, Addr};
 use crate::time::NS_PER_SEC;
@@ -51,6 +51,14 @@ pub struct ScanRules {
     pub min_hosts: usize,
     /// A key whose last probe is older than this (ns) starts afresh.
     pub window_ns: u64,
+    /// Distinct ports of one destination probed in a burst that make a `port_scan` alert
+    /// (0: off).
+    pub burst_min_ports: usize,
+    /// Distinct destinations probed on one port in a burst that make an `address_scan`
+    /// alert (0: off).
+    pub burst_min_hosts: usize,
+    /// Probes at most this far apart (ns) form a burst.
+    pub burst_gap_ns: u64,
     /// Most keys followed at once per kind of scan, over all workers.
     pub capacity: usize,
     /// At most one alert per key this often (ns of event time).
@@ -63,6 +71,9 @@ impl Default for ScanRules {
             min_ports: 25,
             min_hosts: 25,
             window_ns: 3600 * NS_PER_SEC,
+            burst_min_ports: 10,
+            burst_min_hosts: 10,
+            burst_gap_ns: 5 * NS_PER_SEC,
             capacity: 65_536,
             realert_ns: 3600 * NS_PER_SEC,
         }
@@ -72,10 +83,15 @@ impl Default for ScanRules {
 impl ScanRules {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), String> {
+        if (self.burst_min_ports > 0 || self.burst_min_hosts > 0) && self.burst_gap_ns == 0 {
+            return Err("scan_burst_gap must be positive".into());
+        }
         check_settings(
             &[
                 ("scan_min_ports", self.min_ports),
                 ("sweep_min_hosts", self.min_hosts),
+                ("scan_burst_ports", self.burst_min_ports),
+                ("sweep_burst_hosts", self.burst_min_hosts),
             ],
             ("scan_window", self.window_ns),
             self.capacity,
@@ -92,18 +108,32 @@ pub fn shard(src: &Addr) -> u64 {
     h.finish() % SHARDS as u64
 }
 
+/// The span of the probes behind an alert: the burst's, or the whole tally's.
+fn scan_span<V>(t: &Tally<V>, th: &Thresholds) -> (u64, u64) {
+    if t.by_burst(th) {
+        (t.burst_first_ns, t.newest_ns)
+    } else {
+        (t.first_ns, t.newest_ns)
+    }
+}
+
+/// The distinct values behind an alert: the burst's new ones, or all.
+fn counted<V>(t: &Tally<V>, th: &Thresholds) -> usize {
+    if t.by_burst(th) {
+        t.burst_values as usize
+    } else {
+        t.values.len()
+    }
+}
+
 /// True when a connection is a TCP probe (see the module docs).
 pub fn is_probe(c: &Connection) -> bool {
     c.key.protocol == proto::TCP && c.opened && !c.carried_payload
 }
 
-/// True when a connection is an ICMP or ICMPv6 echo request exchange (its first packet's
-/// type is in the high byte of the source port).
+/// True when a connection is an ICMP or ICMPv6 echo exchange started by its source.
 pub fn is_echo(c: &Connection) -> bool {
-    matches!(
-        (c.key.protocol, c.sport >> 8),
-        (proto::ICMP, 8) | (proto::ICMPV6, 128)
-    )
+    c.echo && matches!(c.key.protocol, proto::ICMP | proto::ICMPV6)
 }
 
 /// The key of an address scan: source, protocol, probed port (0 for echo).
@@ -194,15 +224,30 @@ impl PortScans {
                 }
             };
         let window = short_number(rules.window_ns as f64 / 1e9);
-        if tcp && rules.min_ports > 0 {
+        let gap = short_number(rules.burst_gap_ns as f64 / 1e9);
+        // How the tally reached its alert, for the explanation.
+        let tier = |burst: bool, th: &Thresholds, unit: &str| {
+            if burst {
+                format!(
+                    "{} {unit} in a burst, at most {gap} s between probes",
+                    th.burst_min
+                )
+            } else {
+                format!("{} {unit}, at most {window} s between probes", th.min)
+            }
+        };
+        let ports_th = Thresholds {
+            min: rules.min_ports,
+            burst_min: rules.burst_min_ports,
+            burst_gap_ns: rules.burst_gap_ns,
+            realert_ns: rules.realert_ns,
+        };
+        if tcp && (ports_th.min > 0 || ports_th.burst_min > 0) {
             let key = (shard, (k.src, k.dst));
-            if let Some(t) = self
-                .ports
-                .add(key, k.dport, times, rules.min_ports, rules.realert_ns)
-            {
-                let span = (t.first_ns, t.newest_ns);
+            if let Some(t) = self.ports.add(key, k.dport, times, &ports_th) {
+                let span = scan_span(t, &ports_th);
                 let sample: Vec<String> = t.values.iter().take(5).map(u16::to_string).collect();
-                let n = t.values.len();
+                let n = counted(t, &ports_th);
                 let mut a = alert(
                     AlertKind::PortScan,
                     AlertGranularity::Pair,
@@ -213,24 +258,27 @@ impl PortScans {
                 );
                 a.explanation = format!(
                     "{}: TCP probes without data to {n} distinct ports ({}, ...) in {} s: a \
-                     port scan (threshold {} ports, at most {window} s between probes)",
+                     port scan (threshold {})",
                     a.describe_key(),
                     sample.join(", "),
                     short_number(a.metrics[1].value),
-                    rules.min_ports,
+                    tier(t.by_burst(&ports_th), &ports_th, "ports"),
                 );
                 out.push(a);
             }
         }
-        if rules.min_hosts > 0 {
+        let hosts_th = Thresholds {
+            min: rules.min_hosts,
+            burst_min: rules.burst_min_hosts,
+            burst_gap_ns: rules.burst_gap_ns,
+            realert_ns: rules.realert_ns,
+        };
+        if hosts_th.min > 0 || hosts_th.burst_min > 0 {
             let port = if tcp { k.dport } else { 0 };
             let key = (shard, (k.src, k.protocol, port));
-            if let Some(t) = self
-                .hosts
-                .add(key, k.dst, times, rules.min_hosts, rules.realert_ns)
-            {
-                let span = (t.first_ns, t.newest_ns);
-                let n = t.values.len();
+            if let Some(t) = self.hosts.add(key, k.dst, times, &hosts_th) {
+                let span = scan_span(t, &hosts_th);
+                let n = counted(t, &hosts_th);
                 let what = if tcp {
                     format!("TCP probes without data to port {port}")
                 } else {
@@ -246,10 +294,10 @@ impl PortScans {
                 );
                 a.explanation = format!(
                     "{}: {what} of {n} distinct hosts in {} s: an address scan (threshold \
-                     {} hosts, at most {window} s between probes)",
+                     {})",
                     a.describe_key(),
                     short_number(a.metrics[1].value),
-                    rules.min_hosts,
+                    tier(t.by_burst(&hosts_th), &hosts_th, "hosts"),
                 );
                 out.push(a);
             }
@@ -273,12 +321,15 @@ mod tests {
                 protocol: proto::TCP,
             },
             start_ns,
+            last_ns: start_ns,
             sport: 40_000,
             answered: true,
             opened: true,
             continued: false,
             lone: false,
             carried_payload: false,
+            echo: false,
+            syn_acks: 0,
             reflected: false,
         }
     }
@@ -361,7 +412,7 @@ mod tests {
         let echo = |dst: u8, t: f64, icmp_type: u16| {
             let mut c = probe(7, dst, 4242, t);
             c.key.protocol = proto::ICMP;
-            c.sport = icmp_type << 8;
+            c.echo = icmp_type == 8;
             c
         };
         let pings: Vec<_> = (0..40).map(|i| echo(i, f64::from(i) * 0.05, 8)).collect();
@@ -376,7 +427,11 @@ mod tests {
             (a.dst, a.dst_port, a.protocol),
             (None, None, Some(proto::ICMP))
         );
-        assert_eq!(a.metrics[0].value, 25.0);
+        assert_eq!(
+            a.metrics[0].value, 10.0,
+            "the burst tier: 10 hosts in 0.45 s"
+        );
+        assert!(a.explanation.contains("in a burst"), "{}", a.explanation);
         // Port 445 of 30 hosts, a probe a minute: a slow worm-like sweep.
         let smb: Vec<_> = (0..30)
             .map(|i| probe(8, i, 445, f64::from(i) * 60.0))
@@ -387,6 +442,75 @@ mod tests {
         // Unreachables a router sends to many hosts are no sweep.
         let errors: Vec<_> = (0..40).map(|i| echo(i, 5000.0 + f64::from(i), 3)).collect();
         assert!(feed(&mut s, &errors).is_empty());
+    }
+
+    /// The burst tier counts the new values of a run of probes at most the burst gap
+    /// apart; the long tier counts all values within the window.
+    #[test]
+    fn bursts_and_long_runs_alert_by_their_own_thresholds() {
+        let rules = ScanRules::default();
+        // Nine ports within a second, a pause of 6 s, nine more: two bursts of nine, and
+        // 18 ports in all: no alert.
+        let mut s = PortScans::new(rules.clone());
+        let two: Vec<_> = (0..18u16)
+            .map(|i| {
+                probe(
+                    1,
+                    1,
+                    100 + i,
+                    f64::from(i % 9) * 0.1 + f64::from(i / 9) * 7.0,
+                )
+            })
+            .collect();
+        assert!(feed(&mut s, &two).is_empty());
+        // Repeating ports already seen does not make a burst new.
+        let again: Vec<_> = (0..18u16)
+            .map(|i| probe(1, 1, 100 + i, 100.0 + f64::from(i) * 0.1))
+            .collect();
+        assert!(feed(&mut s, &again).is_empty());
+        // Seven more new ports join the long run: 25 in all, at the long threshold.
+        let more: Vec<_> = (0..7u16)
+            .map(|i| probe(1, 1, 200 + i, 200.0 + f64::from(i) * 10.0))
+            .collect();
+        let alerts = feed(&mut s, &more);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].metrics[0].value, 25.0);
+        assert_eq!(alerts[0].metrics[1].value, 260.0, "from the first probe");
+        assert!(alerts[0].explanation.contains("at most 3600 s"));
+        // Ten new ports 4 s apart: a burst (span 36 s).
+        let mut s = PortScans::new(rules.clone());
+        let paced: Vec<_> = (0..10u16)
+            .map(|i| probe(2, 1, 300 + i, 50.0 + f64::from(i) * 4.0))
+            .collect();
+        let alerts = feed(&mut s, &paced);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].metrics[1].value, 36.0);
+        // Burst tier off: the same probes make no alert; long tier off: the burst still
+        // alerts.
+        for (rules, expect) in [
+            (
+                ScanRules {
+                    burst_min_ports: 0,
+                    ..rules.clone()
+                },
+                0,
+            ),
+            (
+                ScanRules {
+                    min_ports: 0,
+                    ..rules.clone()
+                },
+                1,
+            ),
+        ] {
+            let mut s = PortScans::new(rules);
+            assert_eq!(feed(&mut s, &paced).len(), expect);
+        }
+        let bad = ScanRules {
+            burst_gap_ns: 0,
+            ..ScanRules::default()
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]

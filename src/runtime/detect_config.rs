@@ -55,6 +55,12 @@
 //! scan_min_ports = 25    # distinct ports probed (TCP, no payload) on one destination (0: off)
 //! sweep_min_hosts = 25   # distinct hosts probed on one port (or pinged) (0: off)
 //! scan_window = "1h"     # ... with at most this long between probes
+//! scan_burst_ports = 10  # or: new ports probed on one destination in a burst (0: off)
+//! sweep_burst_hosts = 10 # or: new hosts probed on one port (or pinged) in a burst (0: off)
+//! scan_burst_gap = "5s"  # ... with at most this long between probes
+//! syn_ack_repeats_min = 8     # SYN-ACKs from one service to a host on flows it never
+//!                             # opened: syn_ack_reflection on the channel (0: off)
+//! syn_ack_repeats_window = "60s"  # ... each flow at most this long after the previous
 //! scan_capacity = 65536  # keys followed at once per kind of scan (pairs; source, port;
 //!                        # reflection victims)
 //! reflection_min_sources = 10  # distinct services sending a host unsolicited UDP
@@ -114,6 +120,17 @@ pub struct ConnectionsSection {
     pub sweep_min_hosts: Option<usize>,
     /// Longest time between two probes of one scan (duration).
     pub scan_window: Option<String>,
+    /// New probed ports in a burst that make a port-scan alert (0: off).
+    pub scan_burst_ports: Option<usize>,
+    /// New destinations probed on one port in a burst that make an address-scan alert
+    /// (0: off).
+    pub sweep_burst_hosts: Option<usize>,
+    /// Longest time between two probes of one burst (duration).
+    pub scan_burst_gap: Option<String>,
+    /// Unsolicited SYN-ACKs from one service that make a repeated-SYN-ACK alert (0: off).
+    pub syn_ack_repeats_min: Option<u64>,
+    /// Longest time between two unsolicited SYN-ACK flows of one channel (duration).
+    pub syn_ack_repeats_window: Option<String>,
     /// Keys followed at once per kind of scan, and reflection victims.
     pub scan_capacity: Option<usize>,
     /// Distinct services with unsolicited responses that make a reflection alert (0: off).
@@ -296,6 +313,7 @@ impl FileConfig {
             rules.realert_ns = duration("[connections] realert", s, true)?;
             c.scans.realert_ns = rules.realert_ns;
             c.reflection.realert_ns = rules.realert_ns;
+            c.syn_acks.realert_ns = rules.realert_ns;
         }
         set(k.scan_min_ports, &mut c.scans.min_ports);
         set(k.sweep_min_hosts, &mut c.scans.min_hosts);
@@ -303,6 +321,15 @@ impl FileConfig {
         set(k.scan_capacity, &mut c.reflection.capacity);
         if let Some(s) = &k.scan_window {
             c.scans.window_ns = duration("[connections] scan_window", s, false)?;
+        }
+        set(k.syn_ack_repeats_min, &mut c.syn_acks.min);
+        if let Some(s) = &k.syn_ack_repeats_window {
+            c.syn_acks.window_ns = duration("[connections] syn_ack_repeats_window", s, false)?;
+        }
+        set(k.scan_burst_ports, &mut c.scans.burst_min_ports);
+        set(k.sweep_burst_hosts, &mut c.scans.burst_min_hosts);
+        if let Some(s) = &k.scan_burst_gap {
+            c.scans.burst_gap_ns = duration("[connections] scan_burst_gap", s, false)?;
         }
         set(k.reflection_min_sources, &mut c.reflection.min_sources);
         set(k.reflection_min_bytes, &mut c.reflection.min_bytes);
@@ -371,6 +398,11 @@ mod tests {
             scan_min_ports = 15
             sweep_min_hosts = 0
             scan_window = "5m"
+            scan_burst_ports = 0
+            sweep_burst_hosts = 12
+            scan_burst_gap = "2s"
+            syn_ack_repeats_min = 20
+            syn_ack_repeats_window = "10m"
             reflection_min_sources = 20
             reflection_window = "2m"
             reflection_ports = [53]
@@ -413,6 +445,18 @@ mod tests {
             (15, 300 * NS_PER_SEC)
         );
         assert_eq!(c.scans.min_hosts, 0);
+        assert_eq!(
+            (
+                c.scans.burst_min_ports,
+                c.scans.burst_min_hosts,
+                c.scans.burst_gap_ns
+            ),
+            (0, 12, 2 * NS_PER_SEC)
+        );
+        assert_eq!(
+            (c.syn_acks.min, c.syn_acks.window_ns),
+            (20, 600 * NS_PER_SEC)
+        );
         c.validate().expect("valid");
     }
 

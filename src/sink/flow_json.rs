@@ -462,6 +462,7 @@ mod tests {
             end_ns: u64::MAX,
             end_reason: EndReason::EndOfInput,
             continued: false,
+            icmp_echo: false,
             src2dst: s.stats(),
             dst2src: d.stats(),
             bidirectional_iat: iat,

@@ -1,6 +1,6 @@
 //! The connection-pattern rules ([`crate::connections`]), the scan rules
-//! ([`crate::scans`]) and the UDP reflection rule ([`crate::reflection`]) as an operator
-//! on finished flows.
+//! ([`crate::scans`]), the repeated SYN-ACK rule ([`crate::syn_acks`]) and the UDP
+//! reflection rule ([`crate::reflection`]) as an operator on finished flows.
 
 use timely::container::CapacityContainerBuilder as Cb;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -14,6 +14,7 @@ use crate::connections::{Connection, ConnectionPatterns};
 use crate::flow::{FlowOpening, FlowRecord};
 use crate::reflection::Reflections;
 use crate::scans::{shard, PortScans};
+use crate::syn_acks::SynAckRepeats;
 
 /// Beacon, brute-force, scan and UDP reflection alerts from finished flows.
 ///
@@ -117,6 +118,7 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
             ),
             Cadence::new(config.scans.window_ns),
             Cadence::new(config.reflection.window_ns),
+            Cadence::new(config.syn_acks.window_ns),
         ];
         let reflection = config.reflection.clone();
         let responses = openings.flat_map(move |o| {
@@ -138,6 +140,7 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                     let mut patterns = ConnectionPatterns::new(config.connections.clone());
                     let mut scans = PortScans::new(config.scans.clone());
                     let mut reflections = Reflections::new(config.reflection.clone());
+                    let mut syn_acks = SynAckRepeats::new(config.syn_acks.clone());
                     // Batches as they came: flows open at the end of input all wait for
                     // the end, and one growing vector would hold up to twice their size.
                     let mut pending: Vec<Vec<Connection>> = Vec::new();
@@ -196,11 +199,15 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                                 if let Some(t) = cadences[2].due(ts) {
                                     reflections.forget(t);
                                 }
+                                if let Some(t) = cadences[3].due(ts) {
+                                    syn_acks.forget(t);
+                                }
                                 if c.reflected {
                                     reflections.observe(&c, ts, &config, &mut alerts);
                                 } else {
                                     patterns.observe(&c, ts, &config, &mut alerts);
                                     scans.observe(&c, ts, &config, &mut alerts);
+                                    syn_acks.observe(&c, ts, &config, &mut alerts);
                                 }
                             }
                         }
