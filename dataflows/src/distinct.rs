@@ -4,8 +4,9 @@
 //! A key (a scanning source, a pair, a victim) collects distinct values (ports, hosts,
 //! reflectors) until it reaches a threshold; a key whose newest value is older than the
 //! table's window starts afresh. Optionally a lower *burst* threshold counts the new
-//! values of the key's current burst: a run of records no more than a short gap apart
-//! (a fast scan shows its breadth within seconds; a slow one needs the long window). Keys live in shards (chosen by the caller from a
+//! values of the key's current burst: the records within a short window of the burst's
+//! first one (a fast scan shows its breadth within seconds; a slow one needs the long
+//! window). Keys live in shards (chosen by the caller from a
 //! stable hash, which also routes the records to workers) of bounded size: a full shard
 //! evicts the earliest-come key that holds one value or is past its window, failing
 //! that the key with the fewest values. Everything depends only on the sequence of
@@ -90,13 +91,13 @@ impl<K, V> Default for Shard<K, V> {
 }
 
 /// When a key's tally alerts: at `min` distinct values within the table's window, or at
-/// `burst_min` new ones in a burst of records at most `burst_gap_ns` apart (0: no burst
-/// tier); at most once per `realert_ns`.
+/// `burst_min` new ones in a burst: the records within `burst_window_ns` of the burst's
+/// first one (0: no burst tier); at most once per `realert_ns`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Thresholds {
     pub(crate) min: usize,
     pub(crate) burst_min: usize,
-    pub(crate) burst_gap_ns: u64,
+    pub(crate) burst_window_ns: u64,
     pub(crate) realert_ns: u64,
 }
 
@@ -171,8 +172,8 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
     /// `ts_ns`; `clock_ns`, at most `ts_ns`, is its time on the window clock: the start
     /// for scans, the record time for reflections); returns the tally when it has just
     /// reached a threshold and an alert is due. A key whose latest clock time is a
-    /// window or more before `ts_ns` starts afresh; its burst starts afresh at a clock
-    /// time more than the burst gap after the previous one.
+    /// window or more before `ts_ns` starts afresh; a record whose clock time is a
+    /// burst window or more after the burst's first starts a new burst.
     pub(crate) fn add(
         &mut self,
         (shard, key): (u64, K),
@@ -198,7 +199,7 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
         if t.values.is_empty() || start_ns < t.first_ns {
             t.first_ns = start_ns;
         }
-        if t.values.is_empty() || clock_ns > t.clock_ns.saturating_add(th.burst_gap_ns) {
+        if t.values.is_empty() || clock_ns >= t.burst_first_ns.saturating_add(th.burst_window_ns) {
             t.burst_first_ns = start_ns;
             t.burst_values = 0;
         } else if start_ns < t.burst_first_ns {

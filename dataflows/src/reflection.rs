@@ -158,7 +158,7 @@ impl Reflections {
             &Thresholds {
                 min: rules.min_sources,
                 burst_min: 0,
-                burst_gap_ns: 0,
+                burst_window_ns: 0,
                 realert_ns: rules.realert_ns,
             },
         ) else {

@@ -51,14 +51,14 @@ pub struct ScanRules {
     pub min_hosts: usize,
     /// A key whose last probe is older than this (ns) starts afresh.
     pub window_ns: u64,
-    /// Distinct ports of one destination probed in a burst that make a `port_scan` alert
-    /// (0: off).
+    /// New ports of one destination probed in a burst that make a `port_scan` alert (0:
+    /// off).
     pub burst_min_ports: usize,
-    /// Distinct destinations probed on one port in a burst that make an `address_scan`
+    /// New destinations probed on one port in a burst that make an `address_scan`
     /// alert (0: off).
     pub burst_min_hosts: usize,
-    /// Probes at most this far apart (ns) form a burst.
-    pub burst_gap_ns: u64,
+    /// The probes within this long (ns) of a burst's first one form the burst.
+    pub burst_window_ns: u64,
     /// Most keys followed at once per kind of scan, over all workers.
     pub capacity: usize,
     /// At most one alert per key this often (ns of event time).
@@ -73,7 +73,7 @@ impl Default for ScanRules {
             window_ns: 3600 * NS_PER_SEC,
             burst_min_ports: 10,
             burst_min_hosts: 10,
-            burst_gap_ns: 5 * NS_PER_SEC,
+            burst_window_ns: 5 * NS_PER_SEC,
             capacity: 65_536,
             realert_ns: 3600 * NS_PER_SEC,
         }
@@ -83,8 +83,8 @@ impl Default for ScanRules {
 impl ScanRules {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), String> {
-        if (self.burst_min_ports > 0 || self.burst_min_hosts > 0) && self.burst_gap_ns == 0 {
-            return Err("scan_burst_gap must be positive".into());
+        if (self.burst_min_ports > 0 || self.burst_min_hosts > 0) && self.burst_window_ns == 0 {
+            return Err("scan_burst_window must be positive".into());
         }
         check_settings(
             &[
@@ -224,14 +224,11 @@ impl PortScans {
                 }
             };
         let window = short_number(rules.window_ns as f64 / 1e9);
-        let gap = short_number(rules.burst_gap_ns as f64 / 1e9);
+        let burst_window = short_number(rules.burst_window_ns as f64 / 1e9);
         // How the tally reached its alert, for the explanation.
         let tier = |burst: bool, th: &Thresholds, unit: &str| {
             if burst {
-                format!(
-                    "{} {unit} in a burst, at most {gap} s between probes",
-                    th.burst_min
-                )
+                format!("{} {unit} within {burst_window} s", th.burst_min)
             } else {
                 format!("{} {unit}, at most {window} s between probes", th.min)
             }
@@ -239,7 +236,7 @@ impl PortScans {
         let ports_th = Thresholds {
             min: rules.min_ports,
             burst_min: rules.burst_min_ports,
-            burst_gap_ns: rules.burst_gap_ns,
+            burst_window_ns: rules.burst_window_ns,
             realert_ns: rules.realert_ns,
         };
         if tcp && (ports_th.min > 0 || ports_th.burst_min > 0) {
@@ -270,7 +267,7 @@ impl PortScans {
         let hosts_th = Thresholds {
             min: rules.min_hosts,
             burst_min: rules.burst_min_hosts,
-            burst_gap_ns: rules.burst_gap_ns,
+            burst_window_ns: rules.burst_window_ns,
             realert_ns: rules.realert_ns,
         };
         if hosts_th.min > 0 || hosts_th.burst_min > 0 {
@@ -431,7 +428,11 @@ mod tests {
             a.metrics[0].value, 10.0,
             "the burst tier: 10 hosts in 0.45 s"
         );
-        assert!(a.explanation.contains("in a burst"), "{}", a.explanation);
+        assert!(
+            a.explanation.contains("10 hosts within 5 s"),
+            "{}",
+            a.explanation
+        );
         // Port 445 of 30 hosts, a probe a minute: a slow worm-like sweep.
         let smb: Vec<_> = (0..30)
             .map(|i| probe(8, i, 445, f64::from(i) * 60.0))
@@ -444,13 +445,13 @@ mod tests {
         assert!(feed(&mut s, &errors).is_empty());
     }
 
-    /// The burst tier counts the new values of a run of probes at most the burst gap
-    /// apart; the long tier counts all values within the window.
+    /// The burst tier counts the new values within the burst window of the burst's
+    /// first probe; the long tier counts all values within the window.
     #[test]
     fn bursts_and_long_runs_alert_by_their_own_thresholds() {
         let rules = ScanRules::default();
-        // Nine ports within a second, a pause of 6 s, nine more: two bursts of nine, and
-        // 18 ports in all: no alert.
+        // Nine ports within a second, nine more 7 s later: two bursts of nine, and 18
+        // ports in all: no alert.
         let mut s = PortScans::new(rules.clone());
         let two: Vec<_> = (0..18u16)
             .map(|i| {
@@ -477,14 +478,24 @@ mod tests {
         assert_eq!(alerts[0].metrics[0].value, 25.0);
         assert_eq!(alerts[0].metrics[1].value, 260.0, "from the first probe");
         assert!(alerts[0].explanation.contains("at most 3600 s"));
-        // Ten new ports 4 s apart: a burst (span 36 s).
+        // Ten new ports 0.4 s apart: a burst (span 3.6 s); 4 s apart they are not, a
+        // new burst starting every 5 s.
         let mut s = PortScans::new(rules.clone());
+        let slower: Vec<_> = (0..20u16)
+            .map(|i| probe(3, 1, 300 + i, 50.0 + f64::from(i) * 4.0))
+            .collect();
+        assert!(feed(&mut s, &slower).is_empty());
         let paced: Vec<_> = (0..10u16)
-            .map(|i| probe(2, 1, 300 + i, 50.0 + f64::from(i) * 4.0))
+            .map(|i| probe(2, 1, 300 + i, 50.0 + f64::from(i) * 0.4))
             .collect();
         let alerts = feed(&mut s, &paced);
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].metrics[1].value, 36.0);
+        assert_eq!(alerts[0].metrics[1].value, 3.6);
+        assert!(
+            alerts[0].explanation.contains("10 ports within 5 s"),
+            "{}",
+            alerts[0].explanation
+        );
         // Burst tier off: the same probes make no alert; long tier off: the burst still
         // alerts.
         for (rules, expect) in [
@@ -507,7 +518,7 @@ mod tests {
             assert_eq!(feed(&mut s, &paced).len(), expect);
         }
         let bad = ScanRules {
-            burst_gap_ns: 0,
+            burst_window_ns: 0,
             ..ScanRules::default()
         };
         assert!(bad.validate().is_err());

@@ -57,7 +57,7 @@
 //! scan_window = "1h"     # ... with at most this long between probes
 //! scan_burst_ports = 10  # or: new ports probed on one destination in a burst (0: off)
 //! sweep_burst_hosts = 10 # or: new hosts probed on one port (or pinged) in a burst (0: off)
-//! scan_burst_gap = "5s"  # ... with at most this long between probes
+//! scan_burst_window = "5s"  # ... within this long of the burst's first probe
 //! syn_ack_repeats_min = 8     # SYN-ACKs from one service to a host on flows it never
 //!                             # opened: syn_ack_reflection on the channel (0: off)
 //! syn_ack_repeats_window = "60s"  # ... each flow at most this long after the previous
@@ -125,8 +125,8 @@ pub struct ConnectionsSection {
     /// New destinations probed on one port in a burst that make an address-scan alert
     /// (0: off).
     pub sweep_burst_hosts: Option<usize>,
-    /// Longest time between two probes of one burst (duration).
-    pub scan_burst_gap: Option<String>,
+    /// How long a burst of probes lasts from its first (duration).
+    pub scan_burst_window: Option<String>,
     /// Unsolicited SYN-ACKs from one service that make a repeated-SYN-ACK alert (0: off).
     pub syn_ack_repeats_min: Option<u64>,
     /// Longest time between two unsolicited SYN-ACK flows of one channel (duration).
@@ -328,8 +328,8 @@ impl FileConfig {
         }
         set(k.scan_burst_ports, &mut c.scans.burst_min_ports);
         set(k.sweep_burst_hosts, &mut c.scans.burst_min_hosts);
-        if let Some(s) = &k.scan_burst_gap {
-            c.scans.burst_gap_ns = duration("[connections] scan_burst_gap", s, false)?;
+        if let Some(s) = &k.scan_burst_window {
+            c.scans.burst_window_ns = duration("[connections] scan_burst_window", s, false)?;
         }
         set(k.reflection_min_sources, &mut c.reflection.min_sources);
         set(k.reflection_min_bytes, &mut c.reflection.min_bytes);
@@ -400,7 +400,7 @@ mod tests {
             scan_window = "5m"
             scan_burst_ports = 0
             sweep_burst_hosts = 12
-            scan_burst_gap = "2s"
+            scan_burst_window = "2s"
             syn_ack_repeats_min = 20
             syn_ack_repeats_window = "10m"
             reflection_min_sources = 20
@@ -449,7 +449,7 @@ mod tests {
             (
                 c.scans.burst_min_ports,
                 c.scans.burst_min_hosts,
-                c.scans.burst_gap_ns
+                c.scans.burst_window_ns
             ),
             (0, 12, 2 * NS_PER_SEC)
         );
