@@ -218,9 +218,56 @@ fn short_real_syn_floods_raise_syn_flood_alerts() {
             if !victim.is_empty() {
                 assert_eq!(a["dest_ip"], victim);
             }
-            assert!(a["metrics"][0]["value"].as_f64().unwrap_or(0.0) >= 1000.0);
+            // The window rule counts SYNs in a minute, the burst rule half-open attempts
+            // within 5 s.
+            let (name0, min) = match a["metrics"][0]["name"].as_str() {
+                Some("syn_packets") => ("syn_packets", 1000.0),
+                _ => ("half_open_attempts", 100.0),
+            };
+            assert_eq!(a["metrics"][0]["name"], name0, "{a}");
+            assert!(
+                a["metrics"][0]["value"].as_f64().unwrap_or(0.0) >= min,
+                "{a}"
+            );
         }
     }
+}
+
+/// A short real SYN flood (suricata-verify: one host sends 200 SYNs from 200 ports to
+/// 198.51.100.5:443 in 0.2 s): under the window rule's 1 000 SYNs, found by the
+/// half-open burst rule when its 100th attempt is counted, with every worker count.
+#[test]
+fn short_real_syn_burst_raises_a_syn_flood_alert() {
+    let Some(root) = corpus() else { return };
+    let found = same_alerts_with_1_and_2_workers(
+        &root,
+        "anomaly/suricata-verify/firewall__tcp-session-syn-flood-drop-precedence__input.pcap",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    let a = &found[0];
+    assert_eq!(
+        (
+            &a["kind"],
+            &a["granularity"],
+            &a["dest_ip"],
+            &a["dest_port"]
+        ),
+        (
+            &serde_json::json!("syn_flood"),
+            &serde_json::json!("service"),
+            &serde_json::json!("198.51.100.5"),
+            &serde_json::json!(443)
+        ),
+        "{a}"
+    );
+    let metric = |name: &str| {
+        a["metrics"]
+            .as_array()
+            .and_then(|m| m.iter().find(|x| x["name"] == name))
+            .and_then(|x| x["value"].as_f64())
+    };
+    assert_eq!(metric("half_open_attempts"), Some(100.0), "{a}");
+    assert_eq!(metric("distinct_sources"), Some(1.0), "{a}");
 }
 
 /// Real reflection floods shorter than the learning phase: the history-free rules name

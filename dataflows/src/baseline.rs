@@ -441,6 +441,8 @@ pub struct DetectConfig {
     pub reflection: crate::reflection::ReflectionRules,
     /// The repeated SYN-ACK rule ([`crate::syn_acks`]).
     pub syn_acks: crate::syn_acks::SynAckRules,
+    /// The half-open burst rule ([`crate::half_open`]).
+    pub half_open: crate::half_open::HalfOpenRules,
 }
 
 impl Default for DetectConfig {
@@ -473,6 +475,7 @@ impl Default for DetectConfig {
             scans: Default::default(),
             reflection: Default::default(),
             syn_acks: Default::default(),
+            half_open: Default::default(),
         }
     }
 }
@@ -566,6 +569,7 @@ impl DetectConfig {
             .and_then(|()| self.scans.validate())
             .and_then(|()| self.reflection.validate())
             .and_then(|()| self.syn_acks.validate())
+            .and_then(|()| self.half_open.validate())
             .map_err(|e| format!("[connections] {e}"))
     }
 }

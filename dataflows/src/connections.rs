@@ -52,6 +52,12 @@ pub const BEACON_HISTORY: usize = 32;
 /// Most session starts kept per channel whatever the configuration (bounds memory).
 pub const MAX_HISTORY: usize = 4096;
 
+/// How long after its packets a flow may reach the rules (its idle timeout, 120 s by
+/// default; the active timeout cuts a long flow at its latest packets): rules whose
+/// windows are shorter keep their state this much longer, so that `forget`, called by
+/// record time, does not drop what a flow still to come needs.
+pub const JUDGE_DELAY_NS: u64 = 3600 * NS_PER_SEC;
+
 /// Settings of the connection-pattern rules (`[connections]` in the config file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConnectionRules {
@@ -133,6 +139,31 @@ pub struct ChannelKey {
     pub protocol: u8,
 }
 
+/// Which rules judge a [`Connection`] record.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Role {
+    /// A finished flow, routed by its source: the connection-pattern, scan and repeated
+    /// SYN-ACK rules.
+    #[default]
+    Flow,
+    /// An unsolicited response that opened a UDP flow
+    /// ([`crate::reflection::ReflectionRules::is_unsolicited`], [`Connection::of_opening`]):
+    /// routed by its destination (the victim), judged by the reflection rule only.
+    Reflected,
+    /// A copy of a half-open TCP flow ([`Connection::half_open`]): routed by its
+    /// destination (the service), judged by the half-open burst rule only.
+    HalfOpen,
+}
+
+impl Role {
+    /// True when the record is routed by its destination.
+    pub fn by_destination(self) -> bool {
+        self != Role::Flow
+    }
+}
+
 /// What the rules need of one finished flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Connection {
@@ -162,10 +193,11 @@ pub struct Connection {
     /// SYN-ACKs of a flow the source never opened
     /// ([`crate::syn_acks::unsolicited_syn_acks`]).
     pub syn_acks: u32,
-    /// An unsolicited response that opened a UDP flow
-    /// ([`crate::reflection::ReflectionRules::is_unsolicited`], [`Self::of_opening`]):
-    /// routed by its destination and judged by the reflection rule only.
-    pub reflected: bool,
+    /// A TCP connection attempt that went no further: the initiator sent SYNs only (no
+    /// ACK, nothing else) and nobody sent payload.
+    pub half_open: bool,
+    /// Which rules judge this record, and by which address it is routed.
+    pub role: Role,
 }
 
 impl Connection {
@@ -189,7 +221,8 @@ impl Connection {
             carried_payload: f.src2dst.payload_bytes + f.dst2src.payload_bytes > 0,
             echo: f.icmp_echo,
             syn_acks: crate::syn_acks::unsolicited_syn_acks(f),
-            reflected: false,
+            half_open: is_half_open(f),
+            role: Role::Flow,
         }
     }
 
@@ -215,9 +248,21 @@ impl Connection {
             carried_payload: true,
             echo: false,
             syn_acks: 0,
-            reflected: true,
+            half_open: false,
+            role: Role::Reflected,
         }
     }
+}
+
+/// True for a TCP flow whose initiator sent SYNs and nothing else, without payload on
+/// either side (see [`Connection::half_open`]).
+fn is_half_open(f: &FlowRecord) -> bool {
+    let ours = &f.src2dst;
+    f.key.protocol == proto::TCP
+        && ours.packets > 0
+        && u64::from(ours.flags[flag_index::SYN]) == ours.packets
+        && ours.flags[flag_index::ACK] == 0
+        && ours.payload_bytes + f.dst2src.payload_bytes == 0
 }
 
 /// True for multicast and broadcast destinations (IPv4 limited broadcast, class D,
@@ -559,7 +604,8 @@ mod tests {
             carried_payload: true,
             echo: false,
             syn_acks: 0,
-            reflected: false,
+            half_open: false,
+            role: Role::Flow,
         }
     }
 

@@ -202,6 +202,10 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
         if t.values.is_empty() || clock_ns >= t.burst_first_ns.saturating_add(th.burst_window_ns) {
             t.burst_first_ns = start_ns;
             t.burst_values = 0;
+            if th.min == 0 {
+                // Bursts only: a key holds the values of its current burst.
+                t.values.clear();
+            }
         } else if start_ns < t.burst_first_ns {
             t.burst_first_ns = start_ns; // records come in end-time order
         }

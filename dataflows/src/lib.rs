@@ -22,6 +22,7 @@ pub mod flow;
 pub mod flow_acc;
 pub mod flow_key;
 pub mod flow_state;
+pub mod half_open;
 pub mod hash;
 pub mod operators;
 pub mod order;

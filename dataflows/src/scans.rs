@@ -327,7 +327,8 @@ mod tests {
             carried_payload: false,
             echo: false,
             syn_acks: 0,
-            reflected: false,
+            half_open: false,
+            role: crate::connections::Role::Flow,
         }
     }
 

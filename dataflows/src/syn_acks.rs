@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
-use crate::connections::{ChannelKey, Connection};
+use crate::connections::{ChannelKey, Connection, JUDGE_DELAY_NS};
 use crate::flow::FlowRecord;
 use crate::hash::FastMap;
 use crate::packet::proto;
@@ -127,12 +127,20 @@ impl SynAckRepeats {
         self.runs.is_empty()
     }
 
-    /// Forgets the channels that would count afresh and may alert again at `now_ns` (a
-    /// time no later than that of the next connection observed).
+    /// How long a channel is remembered after its latest SYN-ACK (its window, plus the
+    /// time a flow may take to reach the rules: [`JUDGE_DELAY_NS`]).
+    pub fn memory_ns(rules: &SynAckRules) -> u64 {
+        rules.window_ns.saturating_add(JUDGE_DELAY_NS)
+    }
+
+    /// Forgets the channels whose latest SYN-ACK is [`Self::memory_ns`] before `now_ns`
+    /// (a time no later than that of the next connection observed) and that may alert
+    /// again.
     pub fn forget(&mut self, now_ns: u64) {
         let r = &self.rules;
+        let memory = Self::memory_ns(r);
         self.runs.retain(|_, run| {
-            run.last_ns.saturating_add(r.window_ns) > now_ns
+            run.last_ns.saturating_add(memory) > now_ns
                 || run
                     .last_alert
                     .is_some_and(|t| t.saturating_add(r.realert_ns) > now_ns)
@@ -295,7 +303,26 @@ mod tests {
         let mut r = SynAckRepeats::new(SynAckRules::default());
         let sparse: Vec<_> = (0..20).map(|i| flow(i * 90, 1, 1)).collect();
         assert!(judge(&mut r, &sparse).is_empty());
-        r.forget(20 * 90 * NS_PER_SEC + 200 * NS_PER_SEC);
+        let last = 19 * 90 * NS_PER_SEC;
+        r.forget(last + SynAckRepeats::memory_ns(&SynAckRules::default()) - 1);
+        assert_eq!(r.len(), 1);
+        r.forget(last + SynAckRepeats::memory_ns(&SynAckRules::default()));
         assert!(r.is_empty());
+    }
+
+    /// Flows reach the rule when they end (an idle timeout after their last packet):
+    /// forgetting, by record time, keeps what the next flow of a run needs.
+    #[test]
+    fn forgetting_by_record_time_keeps_runs_whose_flows_are_still_coming() {
+        let mut r = SynAckRepeats::new(SynAckRules::default());
+        let config = DetectConfig::default();
+        let mut out = Vec::new();
+        let a = Connection::of_flow(&flow(0, 5, 0)); // SYN-ACKs 0..8 s, ends at 128 s
+        let b = Connection::of_flow(&flow(12, 5, 0)); // 12..20 s, ends at 140 s
+        r.observe(&a, a.end_ns, &config, &mut out);
+        r.forget(135 * NS_PER_SEC);
+        r.observe(&b, b.end_ns, &config, &mut out);
+        assert_eq!(out.len(), 1, "5 + 5 SYN-ACKs within the window: {out:?}");
+        assert_eq!(out[0].metrics[0].value, 10.0);
     }
 }

@@ -262,6 +262,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
             || shared.detect.scans.burst_min_ports > 0
             || shared.detect.scans.burst_min_hosts > 0
             || shared.detect.syn_acks.min > 0
+            || shared.detect.half_open.burst_min > 0
             || reflection.min_sources > 0
         {
             alerts = flows

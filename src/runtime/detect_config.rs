@@ -61,6 +61,8 @@
 //! syn_ack_repeats_min = 8     # SYN-ACKs from one service to a host on flows it never
 //!                             # opened: syn_ack_reflection on the channel (0: off)
 //! syn_ack_repeats_window = "60s"  # ... each flow at most this long after the previous
+//! syn_burst_min = 100    # half-open attempts (SYNs only) to one service: syn_flood (0: off)
+//! syn_burst_window = "5s"  # ... within this long of the burst's first attempt
 //! scan_capacity = 65536  # keys followed at once per kind of scan (pairs; source, port;
 //!                        # reflection victims)
 //! reflection_min_sources = 10  # distinct services sending a host unsolicited UDP
@@ -131,6 +133,10 @@ pub struct ConnectionsSection {
     pub syn_ack_repeats_min: Option<u64>,
     /// Longest time between two unsolicited SYN-ACK flows of one channel (duration).
     pub syn_ack_repeats_window: Option<String>,
+    /// Half-open attempts to one service in a burst that make a `syn_flood` alert (0: off).
+    pub syn_burst_min: Option<usize>,
+    /// How long a burst of half-open attempts lasts from its first (duration).
+    pub syn_burst_window: Option<String>,
     /// Keys followed at once per kind of scan, and reflection victims.
     pub scan_capacity: Option<usize>,
     /// Distinct services with unsolicited responses that make a reflection alert (0: off).
@@ -314,11 +320,17 @@ impl FileConfig {
             c.scans.realert_ns = rules.realert_ns;
             c.reflection.realert_ns = rules.realert_ns;
             c.syn_acks.realert_ns = rules.realert_ns;
+            c.half_open.realert_ns = rules.realert_ns;
         }
         set(k.scan_min_ports, &mut c.scans.min_ports);
         set(k.sweep_min_hosts, &mut c.scans.min_hosts);
         set(k.scan_capacity, &mut c.scans.capacity);
         set(k.scan_capacity, &mut c.reflection.capacity);
+        set(k.scan_capacity, &mut c.half_open.capacity);
+        set(k.syn_burst_min, &mut c.half_open.burst_min);
+        if let Some(s) = &k.syn_burst_window {
+            c.half_open.window_ns = duration("[connections] syn_burst_window", s, false)?;
+        }
         if let Some(s) = &k.scan_window {
             c.scans.window_ns = duration("[connections] scan_window", s, false)?;
         }
@@ -403,6 +415,8 @@ mod tests {
             scan_burst_window = "2s"
             syn_ack_repeats_min = 20
             syn_ack_repeats_window = "10m"
+            syn_burst_min = 50
+            syn_burst_window = "1s"
             reflection_min_sources = 20
             reflection_window = "2m"
             reflection_ports = [53]
@@ -456,6 +470,10 @@ mod tests {
         assert_eq!(
             (c.syn_acks.min, c.syn_acks.window_ns),
             (20, 600 * NS_PER_SEC)
+        );
+        assert_eq!(
+            (c.half_open.burst_min, c.half_open.window_ns),
+            (50, NS_PER_SEC)
         );
         c.validate().expect("valid");
     }

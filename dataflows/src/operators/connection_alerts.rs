@@ -1,6 +1,7 @@
 //! The connection-pattern rules ([`crate::connections`]), the scan rules
-//! ([`crate::scans`]), the repeated SYN-ACK rule ([`crate::syn_acks`]) and the UDP
-//! reflection rule ([`crate::reflection`]) as an operator on finished flows.
+//! ([`crate::scans`]), the repeated SYN-ACK rule ([`crate::syn_acks`]), the half-open
+//! burst rule ([`crate::half_open`]) and the UDP reflection rule ([`crate::reflection`])
+//! as an operator on finished flows.
 
 use timely::container::CapacityContainerBuilder as Cb;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -10,8 +11,9 @@ use timely::dataflow::StreamVec;
 
 use crate::alert::Alert;
 use crate::baseline::DetectConfig;
-use crate::connections::{Connection, ConnectionPatterns};
+use crate::connections::{Connection, ConnectionPatterns, Role};
 use crate::flow::{FlowOpening, FlowRecord};
+use crate::half_open::HalfOpenBursts;
 use crate::reflection::Reflections;
 use crate::scans::{shard, PortScans};
 use crate::syn_acks::SynAckRepeats;
@@ -118,7 +120,8 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
             ),
             Cadence::new(config.scans.window_ns),
             Cadence::new(config.reflection.window_ns),
-            Cadence::new(config.syn_acks.window_ns),
+            Cadence::new(SynAckRepeats::memory_ns(&config.syn_acks)),
+            Cadence::new(HalfOpenBursts::memory_ns(&config.half_open)),
         ];
         let reflection = config.reflection.clone();
         let responses = openings.flat_map(move |o| {
@@ -126,106 +129,127 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                 .is_unsolicited(&o)
                 .then(|| Connection::of_opening(&o))
         });
-        self.map(|f| Connection::of_flow(&f))
-            .concat(responses)
-            .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
-                end_of_input,
-                Exchange::new(|c: &Connection| {
-                    shard(if c.reflected { &c.key.dst } else { &c.key.src })
-                }),
-                Pipeline,
-                "ConnectionAlerts",
-                move |cap: Capability<u64>, _info| {
-                    let mut cap = Some(cap);
-                    let mut patterns = ConnectionPatterns::new(config.connections.clone());
-                    let mut scans = PortScans::new(config.scans.clone());
-                    let mut reflections = Reflections::new(config.reflection.clone());
-                    let mut syn_acks = SynAckRepeats::new(config.syn_acks.clone());
-                    // Batches as they came: flows open at the end of input all wait for
-                    // the end, and one growing vector would hold up to twice their size.
-                    let mut pending: Vec<Vec<Connection>> = Vec::new();
-                    let mut ready: Vec<Connection> = Vec::new();
-                    let mut alerts: Vec<Alert> = Vec::new();
-                    let mut end_of_input_ns = 0u64;
-                    move |(flows, flows_frontier), (ends, ends_frontier), output| {
-                        flows.for_each(|_time, data| pending.push(std::mem::take(data)));
-                        ends.for_each(|_time, data| {
-                            end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
-                        });
-                        let Some(held) = cap.as_mut() else { return };
-                        let now = flows_frontier.frontier().iter().min().copied();
-                        let finished = now.is_none() && ends_frontier.is_empty();
-                        // Flows are emitted at or before their end: once the frontier
-                        // passes `t`, every flow that ended before `t` is here.
-                        let horizon = match now {
-                            Some(t) => t,
-                            None if finished => u64::MAX,
-                            None => return, // the end-of-input time is still coming
-                        };
-                        if finished {
-                            ready.reserve_exact(pending.iter().map(Vec::len).sum());
-                            for batch in pending.drain(..) {
-                                ready.extend(batch);
-                            }
-                        } else {
-                            for batch in &mut pending {
-                                let mut i = 0;
-                                while i < batch.len() {
-                                    if batch[i].end_ns < horizon {
-                                        ready.push(batch.swap_remove(i));
-                                    } else {
-                                        i += 1;
-                                    }
-                                }
-                            }
-                            pending.retain(|b| !b.is_empty());
+        // A half-open attempt is also judged on its service's shard.
+        let half_open_on = config.half_open.burst_min > 0;
+        self.flat_map(move |f| {
+            let c = Connection::of_flow(&f);
+            let copy = (half_open_on && c.half_open).then_some(Connection {
+                role: Role::HalfOpen,
+                ..c
+            });
+            std::iter::once(c).chain(copy)
+        })
+        .concat(responses)
+        .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
+            end_of_input,
+            Exchange::new(|c: &Connection| {
+                shard(if c.role.by_destination() {
+                    &c.key.dst
+                } else {
+                    &c.key.src
+                })
+            }),
+            Pipeline,
+            "ConnectionAlerts",
+            move |cap: Capability<u64>, _info| {
+                let mut cap = Some(cap);
+                let mut patterns = ConnectionPatterns::new(config.connections.clone());
+                let mut scans = PortScans::new(config.scans.clone());
+                let mut reflections = Reflections::new(config.reflection.clone());
+                let mut syn_acks = SynAckRepeats::new(config.syn_acks.clone());
+                let mut half_open = HalfOpenBursts::new(config.half_open.clone());
+                // Batches as they came: flows open at the end of input all wait for
+                // the end, and one growing vector would hold up to twice their size.
+                let mut pending: Vec<Vec<Connection>> = Vec::new();
+                let mut ready: Vec<Connection> = Vec::new();
+                let mut alerts: Vec<Alert> = Vec::new();
+                let mut end_of_input_ns = 0u64;
+                move |(flows, flows_frontier), (ends, ends_frontier), output| {
+                    flows.for_each(|_time, data| pending.push(std::mem::take(data)));
+                    ends.for_each(|_time, data| {
+                        end_of_input_ns = data.drain(..).fold(end_of_input_ns, u64::max);
+                    });
+                    let Some(held) = cap.as_mut() else { return };
+                    let now = flows_frontier.frontier().iter().min().copied();
+                    let finished = now.is_none() && ends_frontier.is_empty();
+                    // Flows are emitted at or before their end: once the frontier
+                    // passes `t`, every flow that ended before `t` is here.
+                    let horizon = match now {
+                        Some(t) => t,
+                        None if finished => u64::MAX,
+                        None => return, // the end-of-input time is still coming
+                    };
+                    if finished {
+                        ready.reserve_exact(pending.iter().map(Vec::len).sum());
+                        for batch in pending.drain(..) {
+                            ready.extend(batch);
                         }
-                        if !ready.is_empty() {
-                            ready.sort_unstable();
-                            for c in ready.drain(..) {
-                                // A flow open at the end of input is known to
-                                // have ended when the input ended.
-                                let ts = if c.end_ns == u64::MAX {
-                                    end_of_input_ns.max(c.start_ns)
+                    } else {
+                        for batch in &mut pending {
+                            let mut i = 0;
+                            while i < batch.len() {
+                                if batch[i].end_ns < horizon {
+                                    ready.push(batch.swap_remove(i));
                                 } else {
-                                    c.end_ns
-                                };
-                                if let Some(t) = cadences[0].due(ts) {
-                                    patterns.forget(t);
+                                    i += 1;
                                 }
-                                if let Some(t) = cadences[1].due(ts) {
-                                    scans.forget(t);
+                            }
+                        }
+                        pending.retain(|b| !b.is_empty());
+                    }
+                    if !ready.is_empty() {
+                        ready.sort_unstable();
+                        for c in ready.drain(..) {
+                            // A flow open at the end of input is known to
+                            // have ended when the input ended.
+                            let ts = if c.end_ns == u64::MAX {
+                                end_of_input_ns.max(c.start_ns)
+                            } else {
+                                c.end_ns
+                            };
+                            if let Some(t) = cadences[0].due(ts) {
+                                patterns.forget(t);
+                            }
+                            if let Some(t) = cadences[1].due(ts) {
+                                scans.forget(t);
+                            }
+                            if let Some(t) = cadences[2].due(ts) {
+                                reflections.forget(t);
+                            }
+                            if let Some(t) = cadences[3].due(ts) {
+                                syn_acks.forget(t);
+                            }
+                            if let Some(t) = cadences[4].due(ts) {
+                                half_open.forget(t);
+                            }
+                            match c.role {
+                                Role::Reflected => {
+                                    reflections.observe(&c, ts, &config, &mut alerts)
                                 }
-                                if let Some(t) = cadences[2].due(ts) {
-                                    reflections.forget(t);
-                                }
-                                if let Some(t) = cadences[3].due(ts) {
-                                    syn_acks.forget(t);
-                                }
-                                if c.reflected {
-                                    reflections.observe(&c, ts, &config, &mut alerts);
-                                } else {
+                                Role::HalfOpen => half_open.observe(&c, ts, &config, &mut alerts),
+                                Role::Flow => {
                                     patterns.observe(&c, ts, &config, &mut alerts);
                                     scans.observe(&c, ts, &config, &mut alerts);
                                     syn_acks.observe(&c, ts, &config, &mut alerts);
                                 }
                             }
                         }
-                        if !alerts.is_empty() {
-                            // `held` is at or before the frontier that let these flows
-                            // through, so at or before each one's end.
-                            output.session(&*held).give_iterator(alerts.drain(..));
-                        }
-                        if finished {
-                            cap = None;
-                            return;
-                        }
-                        if horizon > *held.time() {
-                            held.downgrade(&horizon);
-                        }
                     }
-                },
-            )
+                    if !alerts.is_empty() {
+                        // `held` is at or before the frontier that let these flows
+                        // through, so at or before each one's end.
+                        output.session(&*held).give_iterator(alerts.drain(..));
+                    }
+                    if finished {
+                        cap = None;
+                        return;
+                    }
+                    if horizon > *held.time() {
+                        held.downgrade(&horizon);
+                    }
+                }
+            },
+        )
     }
 }
 
