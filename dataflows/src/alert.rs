@@ -187,14 +187,16 @@ pub type AlertOrder = (u64, AlertKind, AlertGranularity, Addr, Addr, u16, u8, u8
 
 impl Alert {
     /// An alert of a rule without a baseline: `score` against a threshold of 1 over
-    /// `window_start_ns..ts_ns`, with `severity`. The key (granularity, addresses, port,
-    /// protocol), the metrics and the explanation are the caller's to fill in.
+    /// `window_start_ns..ts_ns`, with the severity `config` gives that score. The key
+    /// (granularity, addresses, port, protocol), the metrics and the explanation are the
+    /// caller's to fill in.
     pub fn of_rule(
         kind: AlertKind,
         (window_start_ns, ts_ns): (u64, u64),
         score: f64,
-        severity: Severity,
+        config: &crate::baseline::DetectConfig,
     ) -> Alert {
+        let severity = config.severity(score, 1.0);
         Alert {
             ts_ns,
             kind,

@@ -480,7 +480,7 @@ fn channel_alert(
         dst: Some(k.dst),
         dst_port: Some(k.dport),
         protocol: Some(k.protocol),
-        ..Alert::of_rule(kind, span, score, config.severity(score, 1.0))
+        ..Alert::of_rule(kind, span, score, config)
     }
 }
 

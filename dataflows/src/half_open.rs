@@ -159,7 +159,7 @@ impl HalfOpenBursts {
                 AlertKind::SynFlood,
                 (t.burst_first_ns, ts_ns),
                 score,
-                config.severity(score, 1.0),
+                config,
             )
         };
         a.explanation = format!(

@@ -175,12 +175,7 @@ impl Reflections {
                 AlertMetric::observed("distinct_reflectors", n as f64),
                 AlertMetric::observed("span_s", span_s),
             ],
-            ..Alert::of_rule(
-                AlertKind::UdpReflection,
-                (t.first_ns, ts_ns),
-                1.0,
-                config.severity(1.0, 1.0),
-            )
+            ..Alert::of_rule(AlertKind::UdpReflection, (t.first_ns, ts_ns), 1.0, config)
         };
         alert.explanation = format!(
             "{}: UDP responses of {} bytes or more that nobody asked for from {n} \

@@ -174,12 +174,7 @@ fn rule_alert(w: &WindowRecord, kind: AlertKind, score: f64, config: &DetectConf
         dst,
         dst_port,
         protocol,
-        ..Alert::of_rule(
-            kind,
-            (w.start_ns, w.end_ns),
-            score,
-            config.severity(score, 1.0),
-        )
+        ..Alert::of_rule(kind, (w.start_ns, w.end_ns), score, config)
     }
 }
 

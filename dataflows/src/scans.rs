@@ -220,7 +220,7 @@ impl PortScans {
                         AlertMetric::observed(what, n as f64),
                         AlertMetric::observed("span_s", newest.saturating_sub(first) as f64 / 1e9),
                     ],
-                    ..Alert::of_rule(kind, (first, ts_ns), 1.0, config.severity(1.0, 1.0))
+                    ..Alert::of_rule(kind, (first, ts_ns), 1.0, config)
                 }
             };
         let window = short_number(rules.window_ns as f64 / 1e9);

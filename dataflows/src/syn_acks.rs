@@ -195,7 +195,7 @@ impl SynAckRepeats {
                 AlertKind::SynAckReflection,
                 (run.first_ns, ts_ns),
                 score,
-                config.severity(score, 1.0),
+                config,
             )
         };
         a.explanation = format!(
