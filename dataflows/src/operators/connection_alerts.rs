@@ -18,7 +18,8 @@ use crate::reflection::Reflections;
 use crate::scans::{shard, PortScans};
 use crate::syn_acks::SynAckRepeats;
 
-/// Beacon, brute-force, scan and UDP reflection alerts from finished flows.
+/// Beacon, brute-force, scan, repeated SYN-ACK, half-open burst and UDP reflection alerts
+/// from finished flows.
 ///
 /// # Examples
 /// ```
@@ -106,23 +107,6 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
         config: &DetectConfig,
     ) -> StreamVec<'scope, u64, Alert> {
         let config = config.clone();
-        // Quiet state is dropped at fixed points of event time, between the last flow
-        // judged before each point and the first after: the same points, in every
-        // shard's sequence of flows, whatever the number of workers (the scan tables'
-        // evictions depend on what they hold). Each table at an eighth of its own
-        // memory, so that a short window does not make the long ones sweep often.
-        let mut cadences = [
-            Cadence::new(
-                config
-                    .connections
-                    .beacon_max_interval_ns
-                    .max(config.connections.brute_force_window_ns),
-            ),
-            Cadence::new(config.scans.window_ns),
-            Cadence::new(config.reflection.window_ns),
-            Cadence::new(SynAckRepeats::memory_ns(&config.syn_acks)),
-            Cadence::new(HalfOpenBursts::memory_ns(&config.half_open)),
-        ];
         let reflection = config.reflection.clone();
         let responses = openings.flat_map(move |o| {
             reflection
@@ -153,11 +137,7 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
             "ConnectionAlerts",
             move |cap: Capability<u64>, _info| {
                 let mut cap = Some(cap);
-                let mut patterns = ConnectionPatterns::new(config.connections.clone());
-                let mut scans = PortScans::new(config.scans.clone());
-                let mut reflections = Reflections::new(config.reflection.clone());
-                let mut syn_acks = SynAckRepeats::new(config.syn_acks.clone());
-                let mut half_open = HalfOpenBursts::new(config.half_open.clone());
+                let mut rules = WorkerRules::new(&config);
                 // Batches as they came: flows open at the end of input all wait for
                 // the end, and one growing vector would hold up to twice their size.
                 let mut pending: Vec<Vec<Connection>> = Vec::new();
@@ -207,32 +187,7 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                             } else {
                                 c.end_ns
                             };
-                            if let Some(t) = cadences[0].due(ts) {
-                                patterns.forget(t);
-                            }
-                            if let Some(t) = cadences[1].due(ts) {
-                                scans.forget(t);
-                            }
-                            if let Some(t) = cadences[2].due(ts) {
-                                reflections.forget(t);
-                            }
-                            if let Some(t) = cadences[3].due(ts) {
-                                syn_acks.forget(t);
-                            }
-                            if let Some(t) = cadences[4].due(ts) {
-                                half_open.forget(t);
-                            }
-                            match c.role {
-                                Role::Reflected => {
-                                    reflections.observe(&c, ts, &config, &mut alerts)
-                                }
-                                Role::HalfOpen => half_open.observe(&c, ts, &config, &mut alerts),
-                                Role::Flow => {
-                                    patterns.observe(&c, ts, &config, &mut alerts);
-                                    scans.observe(&c, ts, &config, &mut alerts);
-                                    syn_acks.observe(&c, ts, &config, &mut alerts);
-                                }
-                            }
+                            rules.judge(&c, ts, &config, &mut alerts);
                         }
                     }
                     if !alerts.is_empty() {
@@ -250,6 +205,73 @@ impl<'scope> ConnectionAlerts<'scope> for StreamVec<'scope, u64, FlowRecord> {
                 }
             },
         )
+    }
+}
+
+/// Every rule of the operator, on one worker: its state, and when each table forgets.
+struct WorkerRules {
+    patterns: ConnectionPatterns,
+    scans: PortScans,
+    reflections: Reflections,
+    syn_acks: SynAckRepeats,
+    half_open: HalfOpenBursts,
+    /// When each of the five tables above forgets, in that order.
+    cadences: [Cadence; 5],
+}
+
+impl WorkerRules {
+    fn new(config: &DetectConfig) -> Self {
+        let c = &config.connections;
+        WorkerRules {
+            patterns: ConnectionPatterns::new(c.clone()),
+            scans: PortScans::new(config.scans.clone()),
+            reflections: Reflections::new(config.reflection.clone()),
+            syn_acks: SynAckRepeats::new(config.syn_acks.clone()),
+            half_open: HalfOpenBursts::new(config.half_open.clone()),
+            // Quiet state is dropped at fixed points of event time, between the last
+            // record judged before each point and the first after: the same points, in
+            // every shard's sequence of records, whatever the number of workers (the
+            // bounded tables' evictions depend on what they hold). Each table at an
+            // eighth of its own memory, so that a short window does not make the long
+            // ones sweep often.
+            cadences: [
+                Cadence::new(c.beacon_max_interval_ns.max(c.brute_force_window_ns)),
+                Cadence::new(config.scans.window_ns),
+                Cadence::new(config.reflection.window_ns),
+                Cadence::new(SynAckRepeats::memory_ns(&config.syn_acks)),
+                Cadence::new(HalfOpenBursts::memory_ns(&config.half_open)),
+            ],
+        }
+    }
+
+    /// Judges one record (in (end time, key) order) at time `ts`, after the forgetting
+    /// that is due.
+    fn judge(&mut self, c: &Connection, ts: u64, config: &DetectConfig, out: &mut Vec<Alert>) {
+        let [p, s, r, a, h] = &mut self.cadences;
+        if let Some(t) = p.due(ts) {
+            self.patterns.forget(t);
+        }
+        if let Some(t) = s.due(ts) {
+            self.scans.forget(t);
+        }
+        if let Some(t) = r.due(ts) {
+            self.reflections.forget(t);
+        }
+        if let Some(t) = a.due(ts) {
+            self.syn_acks.forget(t);
+        }
+        if let Some(t) = h.due(ts) {
+            self.half_open.forget(t);
+        }
+        match c.role {
+            Role::Reflected => self.reflections.observe(c, ts, config, out),
+            Role::HalfOpen => self.half_open.observe(c, ts, config, out),
+            Role::Flow => {
+                self.patterns.observe(c, ts, config, out);
+                self.scans.observe(c, ts, config, out);
+                self.syn_acks.observe(c, ts, config, out);
+            }
+        }
     }
 }
 
