@@ -10,7 +10,7 @@
 //! folded (the packets whose pane it is), so it needs no accumulator of its own.
 //!
 //! A direction's second packet moves the flow's statistics into a second slab of full
-//! accumulators ([`FullStats`], 288 bytes: two [`DirAcc`] and the bidirectional gaps,
+//! accumulators (`FullStats`, 288 bytes: two [`DirAcc`] and the bidirectional gaps,
 //! plus a 96-byte [`PaneAcc`] with windows on), built from the lone packets exactly as if
 //! every packet had been added to them.
 //!

@@ -14,7 +14,7 @@
 //! handshakes; a port scan spreads its attempts over many services. A service that is
 //! down while many clients retry looks the same, and is worth knowing about.
 //!
-//! State is one [`crate::distinct`] table keyed by service, bounded like the scan
+//! State is one `distinct` table keyed by service, bounded like the scan
 //! tables; the half-open flows are routed to workers by a stable hash of their
 //! destination ([`crate::connections::Role::HalfOpen`]). A key holds the attempts of its
 //! current burst only, so a spoofed-source flood takes at most

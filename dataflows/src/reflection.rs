@@ -26,7 +26,7 @@
 //!
 //! A large flood of this kind is also a `udp_flood` when it targets one port with a
 //! thousand sources; this rule sees the reflection at any rate and whatever the victim's
-//! ports. State is bounded as for the scan rules ([`crate::distinct`]): victims are
+//! ports. State is bounded as for the scan rules (`distinct` module): victims are
 //! sharded by a stable hash of their address, and the records of unsolicited responses
 //! are routed to workers by it.
 

@@ -2,12 +2,12 @@
 //! detector.
 //!
 //! The capture (untagged Ethernet, IPv4, as seen at the office uplink) covers
-//! `hours` of event time from `start_hour` o'clock (UTC). Background ([`office`]): tens
+//! `hours` of event time from `start_hour` o'clock (UTC). Background (`office`): tens
 //! of workstations in one 10.a.b.0/24 whose session rate follows the hour of the day;
 //! DNS at the local resolver, NTP polls every 64-1024 s, HTTPS to the intranet, the mail
 //! server (IMAPS), popular and rare external servers; after the warm-up, a nightly
 //! backup upload (tens of MB to a fixed off-site server) and a flash crowd (most hosts to
-//! one new server within minutes). Attacks ([`attacks`]) start after the benign
+//! one new server within minutes). Attacks (`attacks`) start after the benign
 //! warm-up: the short ones (fast scan, SYN flood, UDP flood, DNS tunnel, fragment
 //! overlap, fragment flood) one after another in random order with random gaps, the long
 //! ones (slow scan, low-and-slow exfiltration, C2 beacons with 10 % and 40 % jitter) in
