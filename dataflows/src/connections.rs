@@ -139,6 +139,60 @@ pub struct ChannelKey {
     pub protocol: u8,
 }
 
+/// A rule's state over connection records, judged one at a time in (end time, key)
+/// order: every table of the connection-rules operator
+/// ([`crate::operators::ConnectionAlerts`]).
+pub trait ConnectionRule {
+    /// Judges one more record; alerts go to `out` with time `ts_ns` (when the record was
+    /// known to have ended: its end, or the end of input).
+    fn observe(&mut self, c: &Connection, ts_ns: u64, config: &DetectConfig, out: &mut Vec<Alert>);
+
+    /// Forgets quiet state as of `now_ns`, a record time no later than that of the next
+    /// record observed (called at points that do not depend on the worker count).
+    fn forget(&mut self, now_ns: u64);
+}
+
+/// Implements [`ConnectionRule`] by the types' own `observe` and `forget`.
+macro_rules! connection_rules {
+    ($($t:ty),+ $(,)?) => {
+        $(impl ConnectionRule for $t {
+            fn observe(
+                &mut self,
+                c: &Connection,
+                ts_ns: u64,
+                config: &DetectConfig,
+                out: &mut Vec<Alert>,
+            ) {
+                <$t>::observe(self, c, ts_ns, config, out)
+            }
+
+            fn forget(&mut self, now_ns: u64) {
+                <$t>::forget(self, now_ns)
+            }
+        })+
+    };
+}
+
+connection_rules!(
+    ConnectionPatterns,
+    crate::scans::PortScans,
+    crate::reflection::Reflections,
+    crate::syn_acks::SynAckRepeats,
+    crate::half_open::HalfOpenBursts,
+);
+
+/// Judges `conns` in their canonical order at their end times, with default settings.
+#[cfg(test)]
+pub(crate) fn judge_in_order(rule: &mut impl ConnectionRule, conns: &[Connection]) -> Vec<Alert> {
+    let mut sorted = conns.to_vec();
+    sorted.sort();
+    let mut out = Vec::new();
+    for c in &sorted {
+        rule.observe(c, c.end_ns, &DetectConfig::default(), &mut out);
+    }
+    out
+}
+
 /// Which rules judge a [`Connection`] record.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

@@ -202,15 +202,7 @@ mod tests {
         }
     }
 
-    fn judge(h: &mut HalfOpenBursts, conns: &[Connection]) -> Vec<Alert> {
-        let mut sorted = conns.to_vec();
-        sorted.sort();
-        let mut out = Vec::new();
-        for c in &sorted {
-            h.observe(c, c.end_ns, &DetectConfig::default(), &mut out);
-        }
-        out
-    }
+    use crate::connections::judge_in_order as judge;
 
     #[test]
     fn a_fast_burst_from_one_source_alerts_once() {

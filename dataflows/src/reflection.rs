@@ -211,17 +211,12 @@ mod tests {
 
     fn judge(r: &mut Reflections, openings: &[FlowOpening]) -> Vec<Alert> {
         let rules = ReflectionRules::default();
-        let mut conns: Vec<Connection> = openings
+        let conns: Vec<Connection> = openings
             .iter()
             .filter(|o| rules.is_unsolicited(o))
             .map(Connection::of_opening)
             .collect();
-        conns.sort();
-        let mut out = Vec::new();
-        for c in &conns {
-            r.observe(c, c.end_ns, &DetectConfig::default(), &mut out);
-        }
-        out
+        crate::connections::judge_in_order(r, &conns)
     }
 
     #[test]

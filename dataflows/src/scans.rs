@@ -332,15 +332,7 @@ mod tests {
         }
     }
 
-    fn feed(s: &mut PortScans, conns: &[Connection]) -> Vec<Alert> {
-        let mut sorted = conns.to_vec();
-        sorted.sort();
-        let mut out = Vec::new();
-        for c in &sorted {
-            s.observe(c, c.end_ns, &DetectConfig::default(), &mut out);
-        }
-        out
-    }
+    use crate::connections::judge_in_order as feed;
 
     #[test]
     fn slow_scan_alerts_once_at_the_threshold() {

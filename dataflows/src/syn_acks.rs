@@ -237,13 +237,8 @@ mod tests {
     }
 
     fn judge(r: &mut SynAckRepeats, flows: &[FlowRecord]) -> Vec<Alert> {
-        let mut conns: Vec<Connection> = flows.iter().map(Connection::of_flow).collect();
-        conns.sort();
-        let mut out = Vec::new();
-        for c in &conns {
-            r.observe(c, c.end_ns, &DetectConfig::default(), &mut out);
-        }
-        out
+        let conns: Vec<Connection> = flows.iter().map(Connection::of_flow).collect();
+        crate::connections::judge_in_order(r, &conns)
     }
 
     #[test]
