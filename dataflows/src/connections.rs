@@ -118,8 +118,9 @@ impl ConnectionRules {
         Ok(())
     }
 
-    /// How long a channel is remembered after its last connection start.
-    fn memory_ns(&self) -> u64 {
+    /// The longest interval between two connection starts that a channel's history
+    /// spans.
+    fn horizon_ns(&self) -> u64 {
         self.beacon_max_interval_ns.max(self.brute_force_window_ns)
     }
 }
@@ -150,6 +151,10 @@ pub trait ConnectionRule {
     /// Forgets quiet state as of `now_ns`, a record time no later than that of the next
     /// record observed (called at points that do not depend on the worker count).
     fn forget(&mut self, now_ns: u64);
+
+    /// How long the rule keeps quiet state (its windows plus [`JUDGE_DELAY_NS`]): the
+    /// operator calls [`Self::forget`] every eighth of it.
+    fn memory_ns(&self) -> u64;
 }
 
 /// Implements [`ConnectionRule`] by the types' own `observe` and `forget`.
@@ -168,6 +173,10 @@ macro_rules! connection_rules {
 
             fn forget(&mut self, now_ns: u64) {
                 <$t>::forget(self, now_ns)
+            }
+
+            fn memory_ns(&self) -> u64 {
+                <$t>::memory_ns(self)
             }
         })+
     };
@@ -450,11 +459,18 @@ impl ConnectionPatterns {
         self.channels.is_empty()
     }
 
-    /// Forgets the channels whose newest connection started at least the longest
-    /// remembered interval before `now_ns` (a time no later than that of the next
-    /// connection observed).
+    /// How long a channel is kept after its newest connection start: the longest
+    /// interval its history spans, plus the time a connection may take to reach the rules
+    /// ([`JUDGE_DELAY_NS`]).
+    pub fn memory_ns(&self) -> u64 {
+        self.rules.horizon_ns().saturating_add(JUDGE_DELAY_NS)
+    }
+
+    /// Forgets the channels whose newest connection started [`Self::memory_ns`] or more
+    /// before `now_ns` (a time no later than that of the next connection observed, which
+    /// then started a horizon or more after them and would start them afresh anyway).
     pub fn forget(&mut self, now_ns: u64) {
-        let keep = self.rules.memory_ns();
+        let keep = self.memory_ns();
         self.channels
             .retain(|_, c| c.newest_ns.saturating_add(keep) > now_ns);
     }
@@ -482,9 +498,11 @@ impl ConnectionPatterns {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => v.insert(Channel::default()),
         };
-        // A channel quiet for as long as `forget` waits starts afresh here, whether or not
-        // `forget` has run yet: the outcome does not depend on when it runs.
-        if ch.newest_ns.saturating_add(rules.memory_ns()) <= ts_ns {
+        // A channel whose newest start is a horizon or more before this one's starts
+        // afresh here (start time against start time: a connection reaches the rules
+        // when it ends), whether or not `forget` has dropped it: the outcome does not
+        // depend on when `forget` runs.
+        if ch.newest_ns.saturating_add(rules.horizon_ns()) <= c.start_ns {
             *ch = Channel::default();
         }
         ch.newest_ns = ch.newest_ns.max(c.start_ns);
@@ -842,9 +860,12 @@ mod tests {
         let mut out = Vec::new();
         let c = conn(10.0, true);
         p.observe(&c, c.end_ns, &DetectConfig::default(), &mut out);
-        p.forget(3600 * NS_PER_SEC);
+        // Kept for the horizon (1 h) plus the time a connection may take to arrive.
+        let memory = p.memory_ns();
+        assert_eq!(memory, 7200 * NS_PER_SEC);
+        p.forget(10 * NS_PER_SEC + memory - 1);
         assert_eq!(p.len(), 1);
-        p.forget(3611 * NS_PER_SEC);
+        p.forget(10 * NS_PER_SEC + memory);
         assert!(p.is_empty());
     }
 

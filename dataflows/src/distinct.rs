@@ -15,7 +15,19 @@
 use std::collections::VecDeque;
 use std::hash::Hash;
 
-use crate::hash::FastMap;
+use crate::hash::{FastMap, StableHasher};
+use crate::packet::Addr;
+
+/// Shards of each table (the unit of routing between workers).
+pub const SHARDS: usize = 1024;
+
+/// The shard of an address (stable in every process): the records of a table's keys must
+/// be routed to workers by it, so that a shard is judged on one worker.
+pub fn shard(addr: &Addr) -> u64 {
+    let mut h = StableHasher::default();
+    h.write_addr(addr);
+    h.finish() % SHARDS as u64
+}
 
 /// Checks the settings of a rule counting distinct values in a table of shards: the
 /// thresholds (`(name, value)`: 0 for off, or 2..=65536), the window (positive) and the
@@ -115,29 +127,43 @@ pub(crate) struct DistinctTable<K, V> {
     shards: FastMap<u64, Shard<K, V>>,
     per_shard: usize,
     window_ns: u64,
+    /// How long after its clock time a record may still arrive (see [`Self::new`]).
+    delay_ns: u64,
     pub(crate) evictions: u64,
 }
 
 impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
-    /// At most `per_shard` keys per shard; a key quiet for `window_ns` starts afresh.
-    pub(crate) fn new(per_shard: usize, window_ns: u64) -> Self {
+    /// At most `capacity` keys over all [`SHARDS`]; a key whose records are `window_ns`
+    /// apart on the window clock starts afresh. Records reach the table up to `delay_ns`
+    /// after their clock time (a flow's start, judged when the flow ends), so a key is
+    /// kept that much longer by [`Self::forget`].
+    pub(crate) fn new(capacity: usize, window_ns: u64, delay_ns: u64) -> Self {
         DistinctTable {
             shards: FastMap::default(),
-            per_shard: per_shard.max(1),
+            per_shard: (capacity / SHARDS).max(1),
             window_ns,
+            delay_ns,
             evictions: 0,
         }
+    }
+
+    /// How long a key is kept after its latest clock time.
+    pub(crate) fn memory_ns(&self) -> u64 {
+        self.window_ns.saturating_add(self.delay_ns)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.shards.values().map(|s| s.tallies.len()).sum()
     }
 
+    /// Drops the keys whose latest clock time is [`Self::memory_ns`] or more before
+    /// `now_ns`, a record time no later than the next record's: that record's clock time
+    /// is at least a window after theirs, so it would start them afresh anyway.
     pub(crate) fn forget(&mut self, now_ns: u64) {
-        let window = self.window_ns;
+        let memory = self.memory_ns();
         for s in self.shards.values_mut() {
             s.tallies
-                .retain(|_, t| t.clock_ns.saturating_add(window) > now_ns);
+                .retain(|_, t| t.clock_ns.saturating_add(memory) > now_ns);
             let tallies = &s.tallies;
             s.arrivals.retain(|k| tallies.contains_key(k));
         }
@@ -147,8 +173,8 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
     /// Makes room in a full shard: the earliest-come key that is past its window or
     /// holds one value; failing that, the key with the fewest values (the least recent
     /// among equals).
-    fn evict(shard: &mut Shard<K, V>, window: u64, ts_ns: u64) {
-        let live = |t: &Tally<V>| t.clock_ns.saturating_add(window) > ts_ns;
+    fn evict(shard: &mut Shard<K, V>, window: u64, clock_ns: u64) {
+        let live = |t: &Tally<V>| t.clock_ns.saturating_add(window) > clock_ns;
         while let Some(k) = shard.arrivals.pop_front() {
             match shard.tallies.get(&k) {
                 Some(t) if !live(t) || t.values.len() <= 1 => {
@@ -185,15 +211,16 @@ impl<K: Copy + Eq + Hash + Ord, V: Copy + Ord> DistinctTable<K, V> {
         let shard = self.shards.entry(shard).or_default();
         if !shard.tallies.contains_key(&key) {
             if shard.tallies.len() >= self.per_shard {
-                Self::evict(shard, window, ts_ns);
+                Self::evict(shard, window, clock_ns);
                 self.evictions += 1;
             }
             shard.arrivals.push_back(key);
         }
         let t = shard.tallies.entry(key).or_default();
-        // A key quiet for a window starts afresh here, as `forget` would have dropped it:
-        // the outcome does not depend on when `forget` runs.
-        if t.clock_ns.saturating_add(window) <= ts_ns {
+        // A key quiet for a window (clock time against clock time) starts afresh here, as
+        // `forget` would have dropped it: the outcome does not depend on when `forget`
+        // runs.
+        if t.clock_ns.saturating_add(window) <= clock_ns {
             *t = Tally::default();
         }
         if t.values.is_empty() || start_ns < t.first_ns {

@@ -84,16 +84,15 @@ impl HalfOpenBursts {
     /// Empty state.
     pub fn new(rules: HalfOpenRules) -> Self {
         HalfOpenBursts {
-            services: DistinctTable::new(rules.capacity / SHARDS, Self::memory_ns(&rules)),
+            services: DistinctTable::new(rules.capacity, rules.window_ns, JUDGE_DELAY_NS),
             rules,
         }
     }
 
     /// How long a service is remembered after its latest attempt: a burst's window plus
-    /// the time a flow may take to reach the rules ([`JUDGE_DELAY_NS`]; bursts are timed
-    /// by the attempts' starts, records arrive when their flows end).
-    pub fn memory_ns(rules: &HalfOpenRules) -> u64 {
-        rules.window_ns.saturating_add(JUDGE_DELAY_NS)
+    /// the time a flow may take to reach the rules ([`JUDGE_DELAY_NS`]).
+    pub fn memory_ns(&self) -> u64 {
+        self.services.memory_ns()
     }
 
     /// Services followed.

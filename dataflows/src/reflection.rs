@@ -115,7 +115,8 @@ impl Reflections {
     /// Empty state.
     pub fn new(rules: ReflectionRules) -> Self {
         Reflections {
-            victims: DistinctTable::new(rules.capacity / SHARDS, rules.window_ns),
+            // Judged at their own time: no delay.
+            victims: DistinctTable::new(rules.capacity, rules.window_ns, 0),
             rules,
         }
     }
@@ -128,6 +129,12 @@ impl Reflections {
     /// True when no victim is followed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How long a victim is kept after its latest unsolicited response (its window: the
+    /// responses are judged at their own time).
+    pub fn memory_ns(&self) -> u64 {
+        self.victims.memory_ns()
     }
 
     /// Forgets victims quiet for a window before `now_ns` (as

@@ -32,14 +32,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{short_number, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::DetectConfig;
-use crate::connections::Connection;
+use crate::connections::{Connection, JUDGE_DELAY_NS};
 use crate::distinct::{check_settings, DistinctTable, Tally, Thresholds};
-use crate::hash::StableHasher;
 use crate::packet::{proto, Addr};
 use crate::time::NS_PER_SEC;
 
-/// Shards of each scan table (the unit of routing between workers).
-pub const SHARDS: usize = 1024;
+pub use crate::distinct::{shard, SHARDS};
 
 /// Settings of the scan rules (`[connections]` in the config file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,14 +98,6 @@ impl ScanRules {
     }
 }
 
-/// The shard of a source (stable in every process): connections must be routed to
-/// workers by it, so that a shard is judged on one worker.
-pub fn shard(src: &Addr) -> u64 {
-    let mut h = StableHasher::default();
-    h.write_addr(src);
-    h.finish() % SHARDS as u64
-}
-
 /// The span of the probes behind an alert: the burst's, or the whole tally's.
 fn scan_span<V>(t: &Tally<V>, th: &Thresholds) -> (u64, u64) {
     if t.by_burst(th) {
@@ -157,8 +147,8 @@ impl PortScans {
     /// Empty state.
     pub fn new(rules: ScanRules) -> Self {
         PortScans {
-            ports: DistinctTable::new(rules.capacity / SHARDS, rules.window_ns),
-            hosts: DistinctTable::new(rules.capacity / SHARDS, rules.window_ns),
+            ports: DistinctTable::new(rules.capacity, rules.window_ns, JUDGE_DELAY_NS),
+            hosts: DistinctTable::new(rules.capacity, rules.window_ns, JUDGE_DELAY_NS),
             rules,
         }
     }
@@ -178,7 +168,13 @@ impl PortScans {
         self.ports.evictions + self.hosts.evictions
     }
 
-    /// Forgets the keys whose last probe is a window or more before `now_ns`. Call it
+    /// How long a key is kept after its latest probe: the scan window plus the time a
+    /// probe may take to reach the rules ([`JUDGE_DELAY_NS`]).
+    pub fn memory_ns(&self) -> u64 {
+        self.ports.memory_ns()
+    }
+
+    /// Forgets the keys whose last probe is [`Self::memory_ns`] or more before `now_ns`. Call it
     /// between connections, with a time no later than the next one's, at points that do
     /// not depend on the worker count (the shards' evictions depend on what they hold).
     pub fn forget(&mut self, now_ns: u64) {
@@ -522,9 +518,35 @@ mod tests {
         let mut s = PortScans::new(ScanRules::default());
         feed(&mut s, &[probe(1, 1, 80, 10.0)]);
         assert_eq!(s.len(), 2, "a pair and a sweep key");
-        s.forget(3600 * NS_PER_SEC);
+        let memory = s.memory_ns();
+        assert_eq!(memory, 7200 * NS_PER_SEC, "window plus judging delay");
+        s.forget(10 * NS_PER_SEC + memory - 1);
         assert_eq!(s.len(), 2);
-        s.forget(3610 * NS_PER_SEC);
+        s.forget(10 * NS_PER_SEC + memory);
         assert!(s.is_empty());
+    }
+
+    /// Unanswered probes reach the rule an idle timeout (120 s) after they start: with
+    /// a window shorter than that, the probes still count while they start within the
+    /// window of each other (start time against start time), and forgetting at the
+    /// records' times keeps them.
+    #[test]
+    fn probes_judged_after_the_window_still_count() {
+        let rules = ScanRules {
+            window_ns: 60 * NS_PER_SEC,
+            burst_min_ports: 0,
+            ..ScanRules::default()
+        };
+        let mut s = PortScans::new(rules);
+        let config = DetectConfig::default();
+        let mut out = Vec::new();
+        for i in 0..30u16 {
+            let mut c = probe(1, 1, 1000 + i, f64::from(i) * 10.0);
+            c.end_ns = c.start_ns + 120 * NS_PER_SEC;
+            s.forget(c.end_ns);
+            s.observe(&c, c.end_ns, &config, &mut out);
+        }
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].metrics[0].value, 25.0);
     }
 }

@@ -129,16 +129,16 @@ impl SynAckRepeats {
 
     /// How long a channel is remembered after its latest SYN-ACK (its window, plus the
     /// time a flow may take to reach the rules: [`JUDGE_DELAY_NS`]).
-    pub fn memory_ns(rules: &SynAckRules) -> u64 {
-        rules.window_ns.saturating_add(JUDGE_DELAY_NS)
+    pub fn memory_ns(&self) -> u64 {
+        self.rules.window_ns.saturating_add(JUDGE_DELAY_NS)
     }
 
     /// Forgets the channels whose latest SYN-ACK is [`Self::memory_ns`] before `now_ns`
     /// (a time no later than that of the next connection observed) and that may alert
     /// again.
     pub fn forget(&mut self, now_ns: u64) {
+        let memory = self.memory_ns();
         let r = &self.rules;
-        let memory = Self::memory_ns(r);
         self.runs.retain(|_, run| {
             run.last_ns.saturating_add(memory) > now_ns
                 || run
@@ -299,9 +299,9 @@ mod tests {
         let sparse: Vec<_> = (0..20).map(|i| flow(i * 90, 1, 1)).collect();
         assert!(judge(&mut r, &sparse).is_empty());
         let last = 19 * 90 * NS_PER_SEC;
-        r.forget(last + SynAckRepeats::memory_ns(&SynAckRules::default()) - 1);
+        r.forget(last + r.memory_ns() - 1);
         assert_eq!(r.len(), 1);
-        r.forget(last + SynAckRepeats::memory_ns(&SynAckRules::default()));
+        r.forget(last + r.memory_ns());
         assert!(r.is_empty());
     }
 

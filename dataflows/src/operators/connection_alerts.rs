@@ -221,13 +221,12 @@ struct WorkerRules {
 
 impl WorkerRules {
     fn new(config: &DetectConfig) -> Self {
-        let c = &config.connections;
+        let patterns = ConnectionPatterns::new(config.connections.clone());
+        let scans = PortScans::new(config.scans.clone());
+        let reflections = Reflections::new(config.reflection.clone());
+        let syn_acks = SynAckRepeats::new(config.syn_acks.clone());
+        let half_open = HalfOpenBursts::new(config.half_open.clone());
         WorkerRules {
-            patterns: ConnectionPatterns::new(c.clone()),
-            scans: PortScans::new(config.scans.clone()),
-            reflections: Reflections::new(config.reflection.clone()),
-            syn_acks: SynAckRepeats::new(config.syn_acks.clone()),
-            half_open: HalfOpenBursts::new(config.half_open.clone()),
             // Quiet state is dropped at fixed points of event time, between the last
             // record judged before each point and the first after: the same points, in
             // every shard's sequence of records, whatever the number of workers (the
@@ -235,12 +234,17 @@ impl WorkerRules {
             // eighth of its own memory, so that a short window does not make the long
             // ones sweep often.
             cadences: [
-                Cadence::new(c.beacon_max_interval_ns.max(c.brute_force_window_ns)),
-                Cadence::new(config.scans.window_ns),
-                Cadence::new(config.reflection.window_ns),
-                Cadence::new(SynAckRepeats::memory_ns(&config.syn_acks)),
-                Cadence::new(HalfOpenBursts::memory_ns(&config.half_open)),
+                Cadence::new(patterns.memory_ns()),
+                Cadence::new(scans.memory_ns()),
+                Cadence::new(reflections.memory_ns()),
+                Cadence::new(syn_acks.memory_ns()),
+                Cadence::new(half_open.memory_ns()),
             ],
+            patterns,
+            scans,
+            reflections,
+            syn_acks,
+            half_open,
         }
     }
 
