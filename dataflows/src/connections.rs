@@ -854,6 +854,14 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    /// The rules' operator holds one record per finished flow until the frontier passes
+    /// it (every flow open at the end of input at once): README's memory figures count
+    /// 80 bytes a record.
+    #[test]
+    fn a_connection_record_is_80_bytes() {
+        assert_eq!(std::mem::size_of::<Connection>(), 80);
+    }
+
     #[test]
     fn quiet_channels_are_forgotten() {
         let mut p = ConnectionPatterns::new(ConnectionRules::default());
