@@ -16,6 +16,7 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod compact_stats;
 pub mod connections;
 pub(crate) mod distinct;
 pub mod flow;

@@ -243,8 +243,10 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
     }
 }
 
-/// Lines waiting to be written beyond this many bytes go to sorted runs on disk.
-const SPILL_BYTES: usize = 128 << 20;
+/// Lines waiting to be written beyond this much memory go to sorted runs on disk (only
+/// when very many records become due at one time, as every flow still open at the end
+/// of a capture does; otherwise lines are written as the frontier passes them).
+const SPILL_BYTES: usize = 64 << 20;
 
 /// Run files of `out/flows.jsonl` are `out/.flows.jsonl.runN`.
 fn spill_prefix(path: &std::path::Path) -> PathBuf {

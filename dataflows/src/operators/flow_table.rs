@@ -171,6 +171,11 @@ impl<'scope> FlowTable<'scope> for StreamVec<'scope, u64, Packet> {
                     for p in buffer.release(horizon) {
                         table.update(&p, &mut done);
                     }
+                    if finished {
+                        // Every packet is in: release the buffer's memory, sized by
+                        // how far the reader ran ahead, for the end-of-input work.
+                        buffer = EventTimeBuffer::default();
+                    }
                     table.take_openings(&mut openings);
                     // Closed panes, and at the end flows, go out a part per activation, so
                     // that the records (and what downstream makes of them) are not all in
