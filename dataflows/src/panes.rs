@@ -175,9 +175,55 @@ pub struct PaneCombiner {
     slide_ns: u64,
     /// Open panes by start.
     panes: BTreeMap<u64, OpenPane>,
-    /// Closed panes whose aggregates are not all taken out yet, oldest first, in compact
-    /// form (at the end of input they wait for the flow table to free its flows).
-    closing: VecDeque<(u64, Vec<(WindowKey, CompactStats)>)>,
+    /// Closed panes whose aggregates are not all taken out yet, oldest first.
+    closing: VecDeque<(u64, Closed)>,
+}
+
+/// A closed pane's aggregates.
+#[derive(Debug)]
+enum Closed {
+    /// As built: a pane closed by the frontier, with at most [`FLUSH_KEYS`] keys, goes out
+    /// at once.
+    Full(Vec<(WindowKey, PaneBuild)>),
+    /// Finished and in compact form (24 bytes of statistics instead of 224 and two lists
+    /// for a key of a few packets): the flushed parts of a pane with very many keys,
+    /// which at the end of input wait for the flow table to free its flows.
+    Compact(Vec<(WindowKey, CompactStats)>),
+}
+
+impl Closed {
+    fn len(&self) -> usize {
+        match self {
+            Closed::Full(v) => v.len(),
+            Closed::Compact(v) => v.len(),
+        }
+    }
+
+    /// Moves out up to `room` aggregates; returns how many.
+    fn take(&mut self, start: u64, room: usize, out: &mut Vec<PaneAgg>) -> usize {
+        let n = room.min(self.len());
+        match self {
+            Closed::Full(v) => {
+                let at = v.len() - n;
+                out.extend(v.drain(at..).rev().map(|(key, b)| finish(key, start, b)));
+                if v.len() < v.capacity() / 4 {
+                    v.shrink_to(v.len() * 2);
+                }
+            }
+            Closed::Compact(v) => {
+                let at = v.len() - n;
+                out.extend(v.drain(at..).rev().map(|(key, stats)| PaneAgg {
+                    key,
+                    pane_start_ns: start,
+                    stats: stats.unpack(),
+                }));
+                if v.len() < v.capacity() / 4 {
+                    v.shrink_to(v.len() * 2);
+                }
+            }
+        }
+        n
+    }
 }
 
 impl PaneCombiner {
@@ -236,7 +282,8 @@ impl PaneCombiner {
         let pane = self.panes.entry(start).or_default();
         if pane.builds.len() + Granularity::ALL.len() > FLUSH_KEYS {
             let full = std::mem::take(pane);
-            self.closing.push_back((start, compact(full.builds)));
+            self.closing
+                .push_back((start, Closed::Compact(compact(full.builds))));
         }
         pane
     }
@@ -260,38 +307,28 @@ impl PaneCombiner {
                 break;
             }
             let (start, pane) = entry.remove_entry();
-            self.closing.push_back((start, compact(pane.builds)));
+            self.closing.push_back((start, Closed::Full(pane.builds)));
         }
     }
 
-    /// Closes every pane.
+    /// Closes every pane, in compact form: at the end of input they all wait while the
+    /// windows operator builds its state from them a part at a time.
     pub fn close_all(&mut self) {
-        self.close(u64::MAX);
+        while let Some((start, pane)) = self.panes.pop_first() {
+            self.closing
+                .push_back((start, Closed::Compact(compact(pane.builds))));
+        }
     }
 
     /// Moves out up to `max` (window key, pane) aggregates of the closed panes; true when
     /// none is left.
     pub fn take(&mut self, max: usize, out: &mut Vec<PaneAgg>) -> bool {
         let mut room = max;
-        while let Some((start, builds)) = self.closing.front_mut() {
-            let start = *start;
-            while room > 0 {
-                let Some((key, stats)) = builds.pop() else {
-                    break;
-                };
-                out.push(PaneAgg {
-                    key,
-                    pane_start_ns: start,
-                    stats: stats.unpack(),
-                });
-                room -= 1;
-            }
-            if builds.is_empty() {
+        while let Some((start, closed)) = self.closing.front_mut() {
+            room -= closed.take(*start, room, out);
+            if closed.len() == 0 {
                 self.closing.pop_front();
                 continue;
-            }
-            if builds.len() < builds.capacity() / 4 {
-                builds.shrink_to(builds.len() * 2);
             }
             return false;
         }
@@ -301,7 +338,7 @@ impl PaneCombiner {
     /// (Window key, pane) aggregates under construction or closed and not taken out.
     pub fn len(&self) -> usize {
         self.panes.values().map(|p| p.builds.len()).sum::<usize>()
-            + self.closing.iter().map(|(_, b)| b.len()).sum::<usize>()
+            + self.closing.iter().map(|(_, c)| c.len()).sum::<usize>()
     }
 
     /// True when no pane is under construction or waiting to be taken out.
@@ -310,20 +347,25 @@ impl PaneCombiner {
     }
 }
 
-/// A closed pane's aggregates, finished (peers and ports distinct) and in compact form:
-/// 24 bytes each instead of 224 and two lists for a key of a few packets.
+/// A pane's aggregates, finished (peers and ports distinct) and in compact form.
 fn compact(builds: Vec<(WindowKey, PaneBuild)>) -> Vec<(WindowKey, CompactStats)> {
     builds
         .into_iter()
-        .map(|(key, b)| {
-            let mut stats = b.stats;
-            stats.peers.sort_unstable();
-            stats.peers.dedup();
-            stats.dst_ports.sort_unstable();
-            stats.dst_ports.dedup();
-            (key, CompactStats::pack(&stats))
-        })
+        .map(|(key, b)| (key, CompactStats::pack(&finish(key, 0, b).stats)))
         .collect()
+}
+
+fn finish(key: WindowKey, pane_start_ns: u64, b: PaneBuild) -> PaneAgg {
+    let mut stats = b.stats;
+    stats.peers.sort_unstable();
+    stats.peers.dedup();
+    stats.dst_ports.sort_unstable();
+    stats.dst_ports.dedup();
+    PaneAgg {
+        key,
+        pane_start_ns,
+        stats,
+    }
 }
 
 #[cfg(test)]

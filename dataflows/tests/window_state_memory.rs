@@ -118,8 +118,8 @@ fn a_flood_of_one_flow_keys_stays_within_its_byte_budget() {
         "bytes per window key of one flow: {waiting:.0} waiting in the pane combiner, \
          {held:.0} net in the windows' state (after the combiner's are freed)"
     );
-    // A key and its compact statistics (24 bytes in place for one SYN) in a closed pane:
-    // 64 bytes (67 measured: the service's parts hold its peers).
+    // A key and its compact statistics (24 bytes in place for one SYN) in a flushed
+    // part or the last pane: 64 bytes (67 measured: the service's parts hold its peers).
     assert!(waiting <= 72.0, "{waiting}");
     // The 88-byte slot (in a slab grown by doubling), the hash index of slot numbers and
     // the schedule entry: 115 measured, where a map of full statistics took 480.
