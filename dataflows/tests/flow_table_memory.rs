@@ -7,42 +7,14 @@
 //! table's own: its slabs of open flows, index, timer heap and, with windows on, the pane
 //! accumulators and pane members.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use flowtide_dataflows::operators::flow_table::{FlowTableConfig, FlowTableState};
 use flowtide_dataflows::packet::{tcp, Addr, Packet};
 use flowtide_dataflows::window::WindowConfig;
 
-struct Counting;
-
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator with the caller's layout; the
-// counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        IN_USE.fetch_add(new_size, Ordering::Relaxed);
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 const FLOWS: u32 = 1_000_000;
 
@@ -86,7 +58,7 @@ fn bytes_per_flow(window: Option<WindowConfig>, packets: u32) -> f64 {
         ..Default::default()
     });
     let mut out = Vec::new();
-    let before = IN_USE.load(Ordering::Relaxed);
+    let before = counting_alloc::in_use();
     for n in 0..FLOWS {
         for i in 0..packets {
             table.update(&packet(n, i), &mut out);
@@ -94,7 +66,7 @@ fn bytes_per_flow(window: Option<WindowConfig>, packets: u32) -> f64 {
     }
     assert!(out.is_empty(), "no flow may end");
     assert_eq!(table.open_flows(), FLOWS as usize);
-    let used = IN_USE.load(Ordering::Relaxed).saturating_sub(before);
+    let used = counting_alloc::in_use().saturating_sub(before);
     drop(table);
     used as f64 / f64::from(FLOWS)
 }

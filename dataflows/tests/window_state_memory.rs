@@ -8,43 +8,15 @@
 //! table's pane combiner until the table has freed its flows, then build the windows
 //! operator's state until the last windows go out.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use flowtide_dataflows::operators::WindowsState;
 use flowtide_dataflows::packet::{proto, tcp, Addr, Packet};
 use flowtide_dataflows::panes::{FlowSide, PaneAcc, PaneCombiner};
 use flowtide_dataflows::window::{PaneAgg, WindowConfig};
 
-struct Counting;
-
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator with the caller's layout; the
-// counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        IN_USE.fetch_add(new_size, Ordering::Relaxed);
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 const FLOWS: u32 = 1_000_000;
 
@@ -78,7 +50,7 @@ fn flood_flow(n: u32) -> (FlowSide, PaneAcc) {
 fn a_flood_of_one_flow_keys_stays_within_its_byte_budget() {
     // One test: the counter is process-wide.
     let config = WindowConfig::default();
-    let before = IN_USE.load(Ordering::Relaxed);
+    let before = counting_alloc::in_use();
     let mut combiner = PaneCombiner::new(config.slide_ns);
     for n in 0..FLOWS {
         let (side, mut acc) = flood_flow(n);
@@ -90,14 +62,14 @@ fn a_flood_of_one_flow_keys_stays_within_its_byte_budget() {
     let keys = 2 * FLOWS as usize + 1;
     let aggregates = combiner.len();
     assert!((keys..keys + 40).contains(&aggregates), "{aggregates}");
-    let waiting = IN_USE.load(Ordering::Relaxed).saturating_sub(before) as f64 / aggregates as f64;
+    let waiting = counting_alloc::in_use().saturating_sub(before) as f64 / aggregates as f64;
 
     // The aggregates go to the windows' state a part at a time, as the operators pass
     // them; the state's memory is measured once they are all in.
     let mut state = WindowsState::new(config);
     let mut part: Vec<PaneAgg> = Vec::new();
     let mut moved = 0;
-    let before = IN_USE.load(Ordering::Relaxed);
+    let before = counting_alloc::in_use();
     let mut done = false;
     while !done {
         done = combiner.take(16_384, &mut part);
@@ -108,7 +80,7 @@ fn a_flood_of_one_flow_keys_stays_within_its_byte_budget() {
     }
     drop(part);
     assert_eq!((moved, state.keys()), (aggregates, keys));
-    let used = IN_USE.load(Ordering::Relaxed) as f64 - before as f64;
+    let used = counting_alloc::in_use() as f64 - before as f64;
     // The combiner gave its memory back as the aggregates went out.
     let held = used / keys as f64;
     let mut out = Vec::new();

@@ -41,8 +41,9 @@ use crate::runtime::shared_file::SharedFile;
 use crate::runtime::stats::{FeedCounters, WorkerReport};
 use crate::sink::alert_json::AlertLine;
 use crate::sink::flow_json::FlowLine;
-use crate::sink::ordered_jsonl::{SinkErrors, WriteOrderedJsonl};
+use crate::sink::ordered_jsonl::{SinkErrors, WriteOrderedJsonl, Writers};
 use crate::sink::reassembly_json::EventLine;
+use crate::sink::spill::LineBudget;
 use crate::sink::summary::{RunSettings, Summary};
 use crate::sink::window_json::WindowLine;
 
@@ -62,12 +63,20 @@ struct Shared {
     detect: DetectConfig,
     stop: Arc<AtomicBool>,
     progress: Arc<Progress>,
+    /// The memory the output writers of this process may fill with waiting lines.
+    line_budget: LineBudget,
     started_ns: u64,
     started: Instant,
 }
 
 /// A capture file shared by the workers of a process, once opened.
 type SharedSlot = OnceLock<Result<Option<Arc<SharedFile>>, CaptureError>>;
+
+/// Lines waiting to be written beyond this much memory in one process go to sorted runs
+/// on disk (only when very many records become due at one time, as every flow still
+/// open at the end of a capture does; otherwise lines are written as the frontier
+/// passes them).
+const LINE_BUDGET_BYTES: usize = 64 << 20;
 
 /// Runs `flowtide analyze` to completion (or until interrupted).
 pub fn run(args: AnalyzeArgs) -> Result<()> {
@@ -114,6 +123,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         detect,
         stop,
         progress,
+        line_budget: LineBudget::new(LINE_BUDGET_BYTES),
         started_ns: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64),
@@ -194,6 +204,10 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
     let writer = |slot: usize| index - local + slot % threads;
     let args = &shared.args;
     let errors: SinkErrors = Rc::default();
+    let writers = Writers {
+        errors: Rc::clone(&errors),
+        budget: shared.line_budget.clone(),
+    };
     let alert_counts: Rc<RefCell<std::collections::BTreeMap<String, u64>>> = Rc::default();
 
     let probe = ProbeHandle::new();
@@ -230,7 +244,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 writer(2),
                 |e: &ReassemblyEvent| (e.ts_ns, e.key),
                 |e: &ReassemblyEvent| EventLine::from(e),
-                Rc::clone(&errors),
+                &writers,
             )
             .probe_with(&probe);
         // The detector scores hopping windows of the same length every `detect.slide`:
@@ -304,7 +318,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                     writer(1),
                     |w: &WindowRecord| w.order_key(),
                     |w: &WindowRecord| WindowLine::from(w),
-                    Rc::clone(&errors),
+                    &writers,
                 )
                 .probe_with(&probe);
         }
@@ -321,7 +335,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 writer(3),
                 |a: &Alert| a.order_key(),
                 |a: &Alert| AlertLine::from(a),
-                Rc::clone(&errors),
+                &writers,
             )
             .probe_with(&probe);
         if args.flows_csv {
@@ -333,7 +347,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                     |f: &FlowRecord| f.order_key(),
                     |f: &FlowRecord| FlowLine::from(f).csv_row(),
                     Some(FlowLine::csv_header()),
-                    Rc::clone(&errors),
+                    &writers,
                 )
                 .probe_with(&probe);
         }
@@ -343,7 +357,7 @@ fn run_worker(worker: &mut Worker, shared: &Shared) -> Result<(), String> {
                 writer(0),
                 |f: &FlowRecord| f.order_key(),
                 |f: &FlowRecord| FlowLine::from(f),
-                Rc::clone(&errors),
+                &writers,
             )
             .probe_with(&probe);
         (stats, frag_stats)

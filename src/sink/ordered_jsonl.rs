@@ -18,7 +18,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 use super::line_file::LineFile;
-use super::spill::SpillingSorter;
+use super::spill::{LineBudget, SpillingSorter};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::vec::Map;
@@ -56,6 +56,16 @@ timed_tuples!(
 /// Errors a sink met (reported at the end of the run).
 pub type SinkErrors = Rc<RefCell<Vec<String>>>;
 
+/// What the writers of one worker share: where they report errors, and the memory
+/// budget of waiting lines shared by every writer of the process.
+#[derive(Clone, Debug)]
+pub struct Writers {
+    /// Errors met.
+    pub errors: SinkErrors,
+    /// The process's budget of waiting lines.
+    pub budget: LineBudget,
+}
+
 /// Writes a stream to a JSON Lines file on one worker of each process.
 pub trait WriteOrderedJsonl<'scope, D> {
     /// Writes every record as one JSON line (`to_line` gives the serializable form) to
@@ -70,7 +80,7 @@ pub trait WriteOrderedJsonl<'scope, D> {
         writer: usize,
         order: O,
         to_line: F,
-        errors: SinkErrors,
+        writers: &Writers,
     ) -> StreamVec<'scope, u64, ()>
     where
         K: TimedKey + ExchangeData,
@@ -88,7 +98,7 @@ pub trait WriteOrderedJsonl<'scope, D> {
         order: O,
         to_line: F,
         header: Option<String>,
-        errors: SinkErrors,
+        writers: &Writers,
     ) -> StreamVec<'scope, u64, ()>
     where
         K: TimedKey + ExchangeData,
@@ -106,7 +116,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         writer: usize,
         order: O,
         to_line: F,
-        errors: SinkErrors,
+        writers: &Writers,
     ) -> StreamVec<'scope, u64, ()>
     where
         K: TimedKey + ExchangeData,
@@ -128,7 +138,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                 String::from_utf8(buf).map_err(|e| e.to_string())
             },
             None,
-            errors,
+            writers,
         )
     }
 
@@ -139,13 +149,15 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         order: O,
         to_line: F,
         header: Option<String>,
-        errors: SinkErrors,
+        writers: &Writers,
     ) -> StreamVec<'scope, u64, ()>
     where
         K: TimedKey + ExchangeData,
         O: Fn(&D) -> K + 'static,
         F: Fn(&D) -> Result<String, String> + 'static,
     {
+        let budget = writers.budget.clone();
+        let errors = Rc::clone(&writers.errors);
         let scope = self.scope();
         let index = scope.index();
         let writer_index = writer;
@@ -180,7 +192,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                     }
                 }
                 let prefix = spill_prefix(&path);
-                let mut pending = Some(SpillingSorter::<K>::new(prefix, SPILL_BYTES));
+                let mut pending = Some(SpillingSorter::<K>::new(prefix, budget.clone()));
                 move |(input, frontier), _output| {
                     let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
                     input.for_each(|_time, data| {
@@ -242,11 +254,6 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
         )
     }
 }
-
-/// Lines waiting to be written beyond this much memory go to sorted runs on disk (only
-/// when very many records become due at one time, as every flow still open at the end
-/// of a capture does; otherwise lines are written as the frontier passes them).
-const SPILL_BYTES: usize = 64 << 20;
 
 /// Run files of `out/flows.jsonl` are `out/.flows.jsonl.runN`.
 fn spill_prefix(path: &std::path::Path) -> PathBuf {

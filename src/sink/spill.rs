@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -28,25 +30,73 @@ fn held_bytes(line: &LineResult) -> usize {
             .map_or_else(String::capacity, String::capacity)
 }
 
+/// The memory that waiting lines may take in one process, shared by all its writers
+/// (clones share it): records due at one time in great numbers (every flow still open
+/// at the end of a capture, then their windows) fill one writer after another, and one
+/// budget for all keeps the total bounded without making a lone full writer spill early.
+#[derive(Clone, Debug)]
+pub struct LineBudget {
+    held: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl LineBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        LineBudget {
+            held: Arc::default(),
+            limit,
+        }
+    }
+
+    /// Bytes held by all writers now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` more bytes; returns the total held.
+    fn add(&self, n: usize) -> usize {
+        self.held.fetch_add(n, Ordering::Relaxed).saturating_add(n)
+    }
+
+    fn sub(&self, n: usize) {
+        // Never below zero: every writer subtracts only what it added.
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(n))
+            });
+    }
+
+    /// Whether a writer holding `own` bytes, with `total` held by all, should spill: when
+    /// it alone passes the budget, or all together do and it holds at least an eighth of
+    /// it (so that a writer with a few lines never spills tiny runs because another is
+    /// full; the total stays under the budget plus an eighth per other writer).
+    fn should_spill(&self, own: usize, total: usize) -> bool {
+        own > self.limit || (total > self.limit && own >= self.limit / 8)
+    }
+}
+
 /// Lines waiting to be written, in key order, spilled to sorted runs on disk beyond a
 /// memory limit.
 #[derive(Debug)]
 pub struct SpillingSorter<K> {
     memory: BTreeMap<K, Vec<LineResult>>,
+    /// Bytes of `memory`, as counted in `budget`.
     memory_bytes: usize,
-    limit_bytes: usize,
+    budget: LineBudget,
     run_prefix: PathBuf,
     runs: Vec<PathBuf>,
 }
 
 impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
     /// A sorter whose runs are files named after `run_prefix` (e.g. `out/.flows.jsonl`),
-    /// spilling when more than `limit_bytes` of lines wait.
-    pub fn new(run_prefix: PathBuf, limit_bytes: usize) -> Self {
+    /// spilling when its waiting lines pass their share of `budget`.
+    pub fn new(run_prefix: PathBuf, budget: LineBudget) -> Self {
         SpillingSorter {
             memory: BTreeMap::new(),
             memory_bytes: 0,
-            limit_bytes,
+            budget,
             run_prefix,
             runs: Vec::new(),
         }
@@ -54,9 +104,11 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
 
     /// Adds a line; may write a run to disk.
     pub fn push(&mut self, key: K, line: LineResult) -> std::io::Result<()> {
-        self.memory_bytes += held_bytes(&line);
+        let bytes = held_bytes(&line);
+        self.memory_bytes += bytes;
+        let total = self.budget.add(bytes);
         self.memory.entry(key).or_default().push(line);
-        if self.memory_bytes > self.limit_bytes {
+        if self.budget.should_spill(self.memory_bytes, total) {
             self.spill()?;
         }
         Ok(())
@@ -79,9 +131,9 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
             return None;
         }
         let mut lines = entry.remove();
-        for l in &lines {
-            self.memory_bytes = self.memory_bytes.saturating_sub(held_bytes(l));
-        }
+        let bytes: usize = lines.iter().map(held_bytes).sum();
+        self.memory_bytes = self.memory_bytes.saturating_sub(bytes);
+        self.budget.sub(bytes);
         if lines.len() > 1 {
             lines.sort();
         }
@@ -100,6 +152,7 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
                 bincode::serialize_into(&mut w, &(&key, &line)).map_err(std::io::Error::other)?;
             }
         }
+        self.budget.sub(self.memory_bytes);
         self.memory_bytes = 0;
         w.flush()
     }
@@ -121,6 +174,8 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
         write: &mut impl FnMut(LineResult) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         if self.runs.is_empty() {
+            self.budget.sub(self.memory_bytes);
+            self.memory_bytes = 0;
             for (_, mut lines) in std::mem::take(&mut self.memory) {
                 if lines.len() > 1 {
                     lines.sort();
@@ -156,6 +211,13 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
     }
 }
 
+impl<K> Drop for SpillingSorter<K> {
+    fn drop(&mut self) {
+        // Lines never written (a failed output) leave the shared budget with the sorter.
+        self.budget.sub(self.memory_bytes);
+    }
+}
+
 fn run_path(prefix: &Path, n: usize) -> PathBuf {
     let mut name = prefix.as_os_str().to_owned();
     name.push(format!(".run{n}"));
@@ -182,7 +244,7 @@ mod tests {
 
     fn run(limit: usize, keys: &[(u64, u32)]) -> (Vec<String>, usize) {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut s = SpillingSorter::new(dir.path().join(".out"), limit);
+        let mut s = SpillingSorter::new(dir.path().join(".out"), LineBudget::new(limit));
         for (t, k) in keys {
             s.push((*t, *k), Ok(format!("{t}-{k}"))).expect("push");
         }
@@ -221,10 +283,49 @@ mod tests {
     }
 
     #[test]
+    fn writers_share_one_budget() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let line = |n: usize| Ok::<_, String>("x".repeat(n));
+        let budget = LineBudget::new(8 * (LINE_OVERHEAD + 1000));
+        let mut full = SpillingSorter::new(dir.path().join(".a"), budget.clone());
+        let mut small = SpillingSorter::new(dir.path().join(".b"), budget.clone());
+        // One writer alone may use the whole budget.
+        for i in 0..8u64 {
+            full.push((i, 0u32), line(1000)).expect("push");
+        }
+        assert!(!full.has_runs());
+        // Another with a few lines past the total does not spill them as tiny runs...
+        small.push((0u64, 0u32), line(10)).expect("push");
+        assert!(!small.has_runs());
+        // ...until it holds an eighth of the budget.
+        small.push((1, 0), line(1000)).expect("push");
+        assert!(small.has_runs());
+        assert_eq!(budget.held(), 8 * (LINE_OVERHEAD + 1000));
+        // A writer's own share goes when it spills, writes, or is dropped.
+        full.push((9, 0), line(2000)).expect("push");
+        assert!(full.has_runs());
+        assert_eq!(budget.held(), 0);
+        small.push((2, 0), line(10)).expect("push");
+        assert!(budget.held() > 0);
+        drop(small);
+        assert_eq!(budget.held(), 0);
+        let mut out = 0;
+        full.finish(|_| {
+            out += 1;
+            Ok(())
+        })
+        .expect("finish");
+        assert_eq!(out, 9);
+    }
+
+    #[test]
     fn nothing_is_ready_once_spilled() {
         let dir = tempfile::tempdir().expect("tmp");
         // Room for one short line and its overhead.
-        let mut s = SpillingSorter::new(dir.path().join(".out"), LINE_OVERHEAD + 100);
+        let mut s = SpillingSorter::new(
+            dir.path().join(".out"),
+            LineBudget::new(LINE_OVERHEAD + 100),
+        );
         s.push((1u64, 0u32), Ok("a".into())).expect("push");
         assert!(s.pop_ready(|_| true).is_some());
         for i in 0..10 {
