@@ -203,26 +203,24 @@ impl Closed {
     fn take(&mut self, start: u64, room: usize, out: &mut Vec<PaneAgg>) -> usize {
         let n = room.min(self.len());
         match self {
-            Closed::Full(v) => {
-                let at = v.len() - n;
-                out.extend(v.drain(at..).rev().map(|(key, b)| finish(key, start, b)));
-                if v.len() < v.capacity() / 4 {
-                    v.shrink_to(v.len() * 2);
-                }
-            }
-            Closed::Compact(v) => {
-                let at = v.len() - n;
-                out.extend(v.drain(at..).rev().map(|(key, stats)| PaneAgg {
-                    key,
-                    pane_start_ns: start,
-                    stats: stats.unpack(),
-                }));
-                if v.len() < v.capacity() / 4 {
-                    v.shrink_to(v.len() * 2);
-                }
-            }
+            Closed::Full(v) => take_last(v, n, out, |(key, b)| finish(key, start, b)),
+            Closed::Compact(v) => take_last(v, n, out, |(key, stats)| PaneAgg {
+                key,
+                pane_start_ns: start,
+                stats: stats.unpack(),
+            }),
         }
         n
+    }
+}
+
+/// Moves the last `n` entries of `v` out as aggregates, giving back the vector's memory
+/// as it empties.
+fn take_last<T>(v: &mut Vec<T>, n: usize, out: &mut Vec<PaneAgg>, f: impl FnMut(T) -> PaneAgg) {
+    let at = v.len().saturating_sub(n);
+    out.extend(v.drain(at..).rev().map(f));
+    if v.len() < v.capacity() / 4 {
+        v.shrink_to(v.len() * 2);
     }
 }
 
