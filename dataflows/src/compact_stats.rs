@@ -55,22 +55,36 @@ mod bit {
     pub const PORTS: u32 = 18;
 }
 
-/// Longest encoding of the fields other than the two lists: the bitmap (3 bytes), six
-/// 128-bit or 64-bit sums and counts, 8 flag counts and 3 flow fields.
-const SCALARS_MAX: usize = 3 + 4 * 10 + 4 * 19 + 8 * 10 + 10;
+/// Longest encoding of the fields other than the bitmap and the two lists: five 64-bit
+/// counts and four 128-bit sums (10 and 19 bytes at most) and 8 flag counts.
+const SCALARS_MAX: usize = 5 * 10 + 4 * 19 + 8 * 10;
+
+/// Longest encoding of the presence bitmap (19 bits).
+const BITMAP_MAX: usize = 3;
 
 /// A bounded byte writer on the stack.
-struct Scratch {
-    buf: [u8; SCALARS_MAX],
+struct Scratch<const N: usize> {
+    buf: [u8; N],
     len: usize,
 }
 
-impl Scratch {
+impl<const N: usize> Scratch<N> {
+    fn new() -> Self {
+        Scratch {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len.min(N)]
+    }
+
     fn put(&mut self, mut v: u128) {
         loop {
             let low = (v & 0x7f) as u8;
             v >>= 7;
-            // The longest value fits: SCALARS_MAX counts 19 bytes per 128-bit field.
+            // The longest value fits: `N` counts the longest encoding of each value.
             if let Some(slot) = self.buf.get_mut(self.len) {
                 *slot = if v == 0 { low } else { low | 0x80 };
             }
@@ -147,14 +161,8 @@ impl CompactStats {
     /// The compact form of `s`.
     pub fn pack(s: &WindowStats) -> CompactStats {
         let mut present = 0u32;
-        let mut scratch = Scratch {
-            buf: [0; SCALARS_MAX],
-            len: 0,
-        };
-        let mut fields = Scratch {
-            buf: [0; SCALARS_MAX],
-            len: 0,
-        };
+        let mut bitmap = Scratch::<BITMAP_MAX>::new();
+        let mut fields = Scratch::<SCALARS_MAX>::new();
         let mut field = |bit: u32, v: u128| {
             if v != 0 {
                 present |= 1 << bit;
@@ -179,8 +187,9 @@ impl CompactStats {
         if !s.dst_ports.is_empty() {
             present |= 1 << bit::PORTS;
         }
-        scratch.put(u128::from(present));
-        let head = scratch.len + fields.len;
+        bitmap.put(u128::from(present));
+        let (bitmap, fields) = (bitmap.bytes(), fields.bytes());
+        let head = bitmap.len() + fields.len();
         let lists = if s.peers.is_empty() && s.dst_ports.is_empty() {
             0
         } else {
@@ -189,16 +198,16 @@ impl CompactStats {
         };
         if lists == 0 && head <= INLINE_BYTES {
             let mut bytes = [0u8; INLINE_BYTES];
-            bytes[..scratch.len].copy_from_slice(&scratch.buf[..scratch.len]);
-            bytes[scratch.len..head].copy_from_slice(&fields.buf[..fields.len]);
+            bytes[..bitmap.len()].copy_from_slice(bitmap);
+            bytes[bitmap.len()..head].copy_from_slice(fields);
             return CompactStats::Inline {
                 len: head as u8,
                 bytes,
             };
         }
         let mut out = Vec::with_capacity(head + lists);
-        out.extend_from_slice(&scratch.buf[..scratch.len]);
-        out.extend_from_slice(&fields.buf[..fields.len]);
+        out.extend_from_slice(bitmap);
+        out.extend_from_slice(fields);
         if !s.peers.is_empty() {
             put_varint(&mut out, s.peers.len() as u128);
             for a in &s.peers {
@@ -293,20 +302,6 @@ impl CompactStats {
                 let mut s = self.unpack();
                 s.merge(other);
                 *self = CompactStats::Merged(Box::new(s));
-            }
-        }
-    }
-
-    /// Heap bytes held besides the 24 bytes of the value itself (allocator overhead not
-    /// counted).
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            CompactStats::Inline { .. } => 0,
-            CompactStats::Packed(b) => b.len(),
-            CompactStats::Merged(s) => {
-                std::mem::size_of::<WindowStats>()
-                    + s.peers.capacity() * std::mem::size_of::<Addr>()
-                    + s.dst_ports.capacity() * 2
             }
         }
     }

@@ -55,31 +55,25 @@ impl PaneList {
 
     /// Adds a pane's aggregate (merged into the pane if it has one).
     fn insert(&mut self, start: u64, stats: &WindowStats) {
-        match self {
-            PaneList::Vacant => *self = PaneList::One((start, CompactStats::pack(stats))),
-            PaneList::One(p) if p.0 == start => p.1.merge(stats),
-            PaneList::One(_) => {
-                let PaneList::One(first) = std::mem::take(self) else {
-                    return;
-                };
-                let new = (start, CompactStats::pack(stats));
-                let mut v = Vec::with_capacity(2);
-                if first.0 < start {
-                    v.extend([first, new]);
-                } else {
-                    v.extend([new, first]);
-                }
-                *self = PaneList::Many(v);
+        let new = |start| (start, CompactStats::pack(stats));
+        *self = match std::mem::take(self) {
+            PaneList::Vacant => PaneList::One(new(start)),
+            PaneList::One(mut p) if p.0 == start => {
+                p.1.merge(stats);
+                PaneList::One(p)
             }
-            PaneList::Many(v) => {
+            PaneList::One(p) if p.0 < start => PaneList::Many(vec![p, new(start)]),
+            PaneList::One(p) => PaneList::Many(vec![new(start), p]),
+            PaneList::Many(mut v) => {
                 // Panes mostly arrive in order: search from the back.
                 match v.iter().rposition(|(s, _)| *s <= start) {
                     Some(i) if v[i].0 == start => v[i].1.merge(stats),
-                    Some(i) => v.insert(i + 1, (start, CompactStats::pack(stats))),
-                    None => v.insert(0, (start, CompactStats::pack(stats))),
+                    Some(i) => v.insert(i + 1, new(start)),
+                    None => v.insert(0, new(start)),
                 }
+                PaneList::Many(v)
             }
-        }
+        };
     }
 
     /// Drops the panes that start before `keep_from`.
