@@ -219,71 +219,11 @@ impl BaselineKey {
     }
 }
 
-/// Exact moments of a set of windows' metrics: the number of windows, and per metric the
-/// number of windows where it was present, the sum and the sum of squares (fixed-point).
-///
-/// This is differential dataflow's *difference* type for the trailing baseline: a window
-/// enters as its moments with weight +1 and leaves as their negation, and differential
-/// accumulates them per key (`count_total`), so the baseline is maintained incrementally
-/// and exactly (wrapping integer arithmetic is a group; the true sums never come near the
-/// wrap, see [`observe`]'s clamp).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Moments {
-    /// Windows.
-    pub windows: i64,
-    /// Windows where each metric was present.
-    pub n: [i64; METRICS],
-    /// Sums.
-    pub sum: [i128; METRICS],
-    /// Sums of squares.
-    pub sumsq: [i128; METRICS],
-}
-
-impl Moments {
-    /// The moments of one window.
-    pub fn of(values: &Values) -> Moments {
-        let mut m = Moments {
-            windows: 1,
-            ..Default::default()
-        };
-        for (i, v) in values.iter().enumerate() {
-            if let Some(x) = *v {
-                let x = i128::from(x);
-                m.n[i] = 1;
-                m.sum[i] = x;
-                m.sumsq[i] = x * x;
-            }
-        }
-        m
-    }
-
-    /// The per-metric summaries (natural units).
-    pub fn summary(&self) -> Summary {
-        let mut out = [None; METRICS];
-        for (i, m) in Metric::ALL.into_iter().enumerate() {
-            let n = self.n[i];
-            if n <= 0 {
-                continue;
-            }
-            let scale = m.scale();
-            let mean = self.sum[i] as f64 / n as f64 / scale;
-            let var = exact_variance(n, self.sum[i], self.sumsq[i]) / (scale * scale);
-            out[i] = Some(MetricBaseline {
-                n: n as u64,
-                mean,
-                stddev: var.max(0.0).sqrt(),
-            });
-        }
-        Summary {
-            windows: self.windows.max(0) as u64,
-            metrics: out,
-        }
-    }
-}
+pub use crate::moments::Moments;
 
 /// Sample variance `(n·Σx² − (Σx)²) / (n(n−1))` from exact sums (the numerator in
 /// integers when it fits, so no cancellation); 0 for `n < 2`.
-fn exact_variance(n: i64, sum: i128, sumsq: i128) -> f64 {
+pub(crate) fn exact_variance(n: i64, sum: i128, sumsq: i128) -> f64 {
     if n < 2 {
         return 0.0;
     }
@@ -296,43 +236,6 @@ fn exact_variance(n: i64, sum: i128, sumsq: i128) -> f64 {
         None => nn as f64 * sumsq as f64 - (sum as f64) * (sum as f64),
     };
     num / (n as f64) / ((n - 1) as f64)
-}
-
-impl differential_dataflow::difference::IsZero for Moments {
-    fn is_zero(&self) -> bool {
-        self.windows == 0
-            && self.n.iter().all(|x| *x == 0)
-            && self.sum.iter().all(|x| *x == 0)
-            && self.sumsq.iter().all(|x| *x == 0)
-    }
-}
-
-impl differential_dataflow::difference::Semigroup for Moments {
-    fn plus_equals(&mut self, rhs: &Self) {
-        self.windows = self.windows.wrapping_add(rhs.windows);
-        for i in 0..METRICS {
-            self.n[i] = self.n[i].wrapping_add(rhs.n[i]);
-            self.sum[i] = self.sum[i].wrapping_add(rhs.sum[i]);
-            self.sumsq[i] = self.sumsq[i].wrapping_add(rhs.sumsq[i]);
-        }
-    }
-}
-
-impl differential_dataflow::difference::Monoid for Moments {
-    fn zero() -> Self {
-        Moments::default()
-    }
-}
-
-impl differential_dataflow::difference::Abelian for Moments {
-    fn negate(&mut self) {
-        self.windows = self.windows.wrapping_neg();
-        for i in 0..METRICS {
-            self.n[i] = self.n[i].wrapping_neg();
-            self.sum[i] = self.sum[i].wrapping_neg();
-            self.sumsq[i] = self.sumsq[i].wrapping_neg();
-        }
-    }
 }
 
 /// One metric's baseline: windows where it was present, mean and standard deviation

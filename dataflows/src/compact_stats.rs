@@ -11,6 +11,7 @@
 //! several aggregates is merged in its full form. Every value round-trips exactly.
 
 use crate::packet::Addr;
+use crate::varint::{put_varint, Reader, Scratch};
 use crate::window::WindowStats;
 
 /// Encodings of at most this many bytes are stored in place.
@@ -61,86 +62,6 @@ const SCALARS_MAX: usize = 5 * 10 + 4 * 19 + 8 * 10;
 
 /// Longest encoding of the presence bitmap (19 bits).
 const BITMAP_MAX: usize = 3;
-
-/// A bounded byte writer on the stack.
-struct Scratch<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> Scratch<N> {
-    fn new() -> Self {
-        Scratch {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len.min(N)]
-    }
-
-    fn put(&mut self, mut v: u128) {
-        loop {
-            let low = (v & 0x7f) as u8;
-            v >>= 7;
-            // The longest value fits: `N` counts the longest encoding of each value.
-            if let Some(slot) = self.buf.get_mut(self.len) {
-                *slot = if v == 0 { low } else { low | 0x80 };
-            }
-            self.len += 1;
-            if v == 0 {
-                break;
-            }
-        }
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u128) {
-    loop {
-        let low = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(low);
-            break;
-        }
-        out.push(low | 0x80);
-    }
-}
-
-/// Reads LEB128 values from an encoding this module wrote.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn varint(&mut self) -> u128 {
-        let mut v = 0u128;
-        let mut shift = 0u32;
-        while let Some(&b) = self.bytes.get(self.at) {
-            self.at += 1;
-            if shift < 128 {
-                v |= u128::from(b & 0x7f) << shift;
-            }
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        v
-    }
-
-    fn u64(&mut self) -> u64 {
-        u64::try_from(self.varint()).unwrap_or(u64::MAX)
-    }
-
-    fn byte(&mut self) -> u8 {
-        let b = self.bytes.get(self.at).copied().unwrap_or(0);
-        self.at += 1;
-        b
-    }
-}
 
 /// The peers' encoding: a byte 4 and four octets for an IPv4 address, a byte 6 and sixteen
 /// octets otherwise.
@@ -241,7 +162,7 @@ impl CompactStats {
             CompactStats::Packed(b) => b,
             CompactStats::Merged(s) => return (**s).clone(),
         };
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader::new(bytes);
         let present = u32::try_from(r.varint()).unwrap_or(0);
         let has = |bit: u32| present & (1 << bit) != 0;
         let mut s = WindowStats::default();

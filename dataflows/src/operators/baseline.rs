@@ -70,8 +70,8 @@ use timely::dataflow::StreamVec;
 
 use crate::alert::{explain_anomaly, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::{
-    observe, score, BaselineKey, BaselineMode, Decayed, DetectConfig, Metric, Moments, Severity,
-    Summary, Values, NO_HOUR,
+    observe, score, BaselineKey, BaselineMode, DetectConfig, Metric, Moments, Severity, Summary,
+    Values, NO_HOUR,
 };
 use crate::hash::{FastMap, StableHasher};
 use crate::packet::Addr;
@@ -87,8 +87,9 @@ pub struct Probe {
     pub start_ns: u64,
     /// Window end (ns).
     pub end_ns: u64,
-    /// Metric values.
-    pub values: Values,
+    /// The window's metric values, as the moments of one window (compact: see
+    /// [`Moments`]); [`Probe::values`] decodes them.
+    pub window: Moments,
 }
 
 impl Probe {
@@ -99,13 +100,19 @@ impl Probe {
         len > 0 && self.start_ns.is_multiple_of(len)
     }
 
-    fn of(w: &WindowRecord, at: u64) -> Probe {
+    /// The probe of a window whose record travels at time `at`.
+    pub fn of(w: &WindowRecord, at: u64) -> Probe {
         Probe {
             at,
             start_ns: w.start_ns,
             end_ns: w.end_ns,
-            values: observe(w.key.granularity, &w.stats),
+            window: Moments::of(&observe(w.key.granularity, &w.stats)),
         }
+    }
+
+    /// The window's metric values.
+    pub fn values(&self) -> Values {
+        self.window.one_window_values()
     }
 }
 
@@ -125,7 +132,7 @@ pub fn judge(
     {
         return None;
     }
-    let (s, parts) = score(config, &probe.values, baseline);
+    let (s, parts) = score(config, &probe.values(), baseline);
     if s.is_nan() || s < config.threshold {
         return None;
     }
@@ -337,7 +344,7 @@ fn trailing<'scope>(
     // Windows under `min_packets` are too small to judge: not scored, not in their own
     // key's baseline (only in their population's).
     let min_packets = i64::try_from(config.min_packets).unwrap_or(i64::MAX);
-    let judged = move |p: &Probe| p.values[Metric::Packets as usize].unwrap_or(0) >= min_packets;
+    let judged = move |p: &Probe| p.values()[Metric::Packets as usize].unwrap_or(0) >= min_packets;
     // The first window of a key in an epoch (see `epoch_of`) queries the baselines; the
     // key's later windows of the epoch (hopping windows) reuse what it found.
     let split = probes
@@ -598,7 +605,7 @@ fn window_updates(
     history: u64,
     sign: i64,
 ) -> [(BaselineKey, u64, Moments); 2] {
-    let mut m = Moments::of(&p.values);
+    let mut m = p.window.clone();
     if sign < 0 {
         m.negate();
     }
@@ -608,108 +615,64 @@ fn window_updates(
     [(key, enter, m), (key, enter.saturating_add(history), neg)]
 }
 
-/// The decayed baselines of one worker's keys (independent of timely).
-#[derive(Debug)]
-pub struct DecayedBaselines {
-    config: DetectConfig,
-    keys: FastMap<BaselineKey, Decayed>,
-    last_sweep_ns: u64,
-}
+pub use crate::decayed_baselines::DecayedBaselines;
 
-impl DecayedBaselines {
-    /// No baselines yet.
-    pub fn new(config: DetectConfig) -> Self {
-        DecayedBaselines {
-            config,
-            keys: FastMap::default(),
-            last_sweep_ns: 0,
-        }
-    }
-
-    /// Scores the windows of one instant (any order; they are sorted by key) and adds
-    /// those that did not alert; alerts go to `out`.
-    pub fn process(
-        &mut self,
-        mut windows: Vec<WindowRecord>,
-        first_end_ns: u64,
-        out: &mut Vec<Alert>,
-    ) {
-        let tau = self.config.decay_ns;
-        let hour = self.config.hour_of_day;
-        windows.sort_by_key(|w| (w.end_ns, BaselineKey::of(w, hour), w.start_ns));
-        let mut now = 0;
-        for w in &windows {
-            let key = BaselineKey::of(w, hour);
-            let probe = Probe::of(w, w.end_ns.saturating_sub(1));
-            let state = self.keys.entry(key).or_default();
-            state.decay_to(w.end_ns, tau);
-            let alert = judge(&self.config, &key, &probe, &state.summary(), first_end_ns);
-            match alert {
-                Some(a) => out.push(a),
-                None if probe.tiles() => state.add(w.end_ns, &probe.values),
-                None => {}
-            }
-            now = now.max(w.end_ns);
-        }
-        // Forget keys idle for 10 time constants (weight below e^-10).
-        let idle = tau.saturating_mul(10);
-        if now.saturating_sub(self.last_sweep_ns) > tau {
-            self.keys
-                .retain(|_, s| now.saturating_sub(s.last_end_ns) <= idle);
-            self.last_sweep_ns = now;
-        }
-    }
-
-    /// Keys held.
-    pub fn keys(&self) -> usize {
-        self.keys.len()
-    }
-}
+/// The windows of one timely time awaiting the frontier, with their capability.
+type DecayedPending = (Capability<u64>, Vec<(BaselineKey, Probe)>);
 
 fn decayed<'scope>(
     windows: StreamVec<'scope, u64, WindowRecord>,
     firsts: StreamVec<'scope, u64, u64>,
     config: DetectConfig,
 ) -> StreamVec<'scope, u64, Alert> {
-    windows.binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
-        firsts,
-        Exchange::new(|w: &WindowRecord| w.key.route()),
-        Pipeline,
-        "DecayedBaselines",
-        move |_cap, _info| {
-            let mut state = DecayedBaselines::new(config);
-            let mut first_end = u64::MAX;
-            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<WindowRecord>)> = BTreeMap::new();
-            let mut alerts = Vec::new();
-            move |(input, frontier), (firsts, firsts_frontier), output| {
-                input.for_each(|time, data| {
-                    let Some(cap) = time.retain_least(output.output_index()) else {
-                        return;
-                    };
-                    let t = *cap.time();
-                    pending
-                        .entry(t)
-                        .or_insert_with(|| (cap, Vec::new()))
-                        .1
-                        .append(data);
-                });
-                firsts.for_each(|_time, data| {
-                    first_end = data.drain(..).fold(first_end, u64::min);
-                });
-                while let Some(entry) = pending.first_entry() {
-                    let t = *entry.key();
-                    if frontier.less_equal(&t) || firsts_frontier.less_equal(&t) {
-                        break;
-                    }
-                    let (cap, windows) = entry.remove();
-                    state.process(windows, first_end, &mut alerts);
-                    if !alerts.is_empty() {
-                        output.session(&cap).give_iterator(alerts.drain(..));
+    let hour = config.hour_of_day;
+    // Only the key and the window's values travel and wait: about 100 bytes a window.
+    windows
+        .map(move |w| {
+            (
+                BaselineKey::of(&w, hour),
+                Probe::of(&w, w.end_ns.saturating_sub(1)),
+            )
+        })
+        .binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
+            firsts,
+            Exchange::new(|(k, _): &(BaselineKey, Probe)| k.key.route()),
+            Pipeline,
+            "DecayedBaselines",
+            move |_cap, _info| {
+                let mut state = DecayedBaselines::new(config);
+                let mut first_end = u64::MAX;
+                let mut pending: BTreeMap<u64, DecayedPending> = BTreeMap::new();
+                let mut alerts = Vec::new();
+                move |(input, frontier), (firsts, firsts_frontier), output| {
+                    input.for_each(|time, data| {
+                        let Some(cap) = time.retain_least(output.output_index()) else {
+                            return;
+                        };
+                        let t = *cap.time();
+                        pending
+                            .entry(t)
+                            .or_insert_with(|| (cap, Vec::new()))
+                            .1
+                            .append(data);
+                    });
+                    firsts.for_each(|_time, data| {
+                        first_end = data.drain(..).fold(first_end, u64::min);
+                    });
+                    while let Some(entry) = pending.first_entry() {
+                        let t = *entry.key();
+                        if frontier.less_equal(&t) || firsts_frontier.less_equal(&t) {
+                            break;
+                        }
+                        let (cap, mut windows) = entry.remove();
+                        state.process(&mut windows, first_end, &mut alerts);
+                        if !alerts.is_empty() {
+                            output.session(&cap).give_iterator(alerts.drain(..));
+                        }
                     }
                 }
-            }
-        },
-    )
+            },
+        )
 }
 
 /// Alerts from reassembly events (see the module documentation).

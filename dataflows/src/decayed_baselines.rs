@@ -1,0 +1,228 @@
+//! [`DecayedBaselines`]: the exponentially decayed baselines of one worker's keys, and
+//! the scoring of windows against them (independent of timely; the operator is
+//! [`crate::operators::Detect`] with [`crate::baseline::BaselineMode::Decayed`]).
+//!
+//! A key's state is its [`Decayed`] moments, kept in a slab of `(key, moments)` entries
+//! found through a hash index of entry numbers (4 bytes a key): the slab grows by
+//! reallocation, which for large tables moves pages rather than copying them, so there
+//! is no moment when an old and a new table of a million keys coexist, as there is when a
+//! hash map of the entries doubles. 272 bytes a key.
+//!
+//! A key idle for 10 time constants (its weights below e⁻¹⁰) is forgotten: when its next
+//! window comes it starts afresh, whenever the memory of idle keys was last reclaimed, so
+//! results do not depend on how windows were batched (hence on the worker count).
+
+use hashbrown::HashTable;
+
+use crate::alert::Alert;
+use crate::baseline::{BaselineKey, Decayed, DetectConfig};
+use crate::hash::TableHasher;
+use crate::operators::baseline::{judge, Probe};
+
+/// The decayed baselines of one worker's keys (see the module documentation).
+#[derive(Debug)]
+pub struct DecayedBaselines {
+    config: DetectConfig,
+    /// Each key's moments.
+    slots: Vec<(BaselineKey, Decayed)>,
+    /// Slot numbers, hashed by key.
+    index: HashTable<u32>,
+    /// Event time of the last reclaiming of idle keys.
+    last_sweep_ns: u64,
+}
+
+fn key_hash(key: &BaselineKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = TableHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
+impl DecayedBaselines {
+    /// No baselines yet.
+    pub fn new(config: DetectConfig) -> Self {
+        DecayedBaselines {
+            config,
+            slots: Vec::new(),
+            index: HashTable::new(),
+            last_sweep_ns: 0,
+        }
+    }
+
+    /// The slot of `key`, created empty if the key has none.
+    fn slot_of(&mut self, key: &BaselineKey) -> usize {
+        let hash = key_hash(key);
+        let slots = &self.slots;
+        if let Some(&i) = self.index.find(hash, |&i| slots[i as usize].0 == *key) {
+            return i as usize;
+        }
+        self.slots.push((*key, Decayed::default()));
+        let i = self.slots.len() - 1;
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, i as u32, |&j| key_hash(&slots[j as usize].0));
+        i
+    }
+
+    /// Scores the windows of one instant (any order: they are sorted by end, key and
+    /// start) and adds to its key's moments each one that tiles time and did not alert;
+    /// alerts go to `out`.
+    pub fn process(
+        &mut self,
+        windows: &mut [(BaselineKey, Probe)],
+        first_end_ns: u64,
+        out: &mut Vec<Alert>,
+    ) {
+        let tau = self.config.decay_ns;
+        let idle = tau.saturating_mul(10);
+        windows.sort_unstable_by(|(ka, a), (kb, b)| {
+            (a.end_ns, ka, a.start_ns).cmp(&(b.end_ns, kb, b.start_ns))
+        });
+        let mut now = 0;
+        for (key, probe) in windows.iter() {
+            let i = self.slot_of(key);
+            let state = &mut self.slots[i].1;
+            if state.windows > 0 && probe.end_ns.saturating_sub(state.last_end_ns) > idle {
+                *state = Decayed::default();
+            }
+            state.decay_to(probe.end_ns, tau);
+            match judge(&self.config, key, probe, &state.summary(), first_end_ns) {
+                Some(a) => out.push(a),
+                None if probe.tiles() => state.add(probe.end_ns, &probe.values()),
+                None => {}
+            }
+            now = now.max(probe.end_ns);
+        }
+        if now.saturating_sub(self.last_sweep_ns) > tau {
+            self.forget_idle(now, idle);
+            self.last_sweep_ns = now;
+        }
+    }
+
+    /// Reclaims the keys idle for more than `idle` at `now`: each is swapped with the
+    /// last slot, whose index entry follows it.
+    fn forget_idle(&mut self, now: u64, idle: u64) {
+        let mut i = 0;
+        while i < self.slots.len() {
+            if now.saturating_sub(self.slots[i].1.last_end_ns) <= idle {
+                i += 1;
+                continue;
+            }
+            let gone = key_hash(&self.slots[i].0);
+            if let Ok(entry) = self.index.find_entry(gone, |&j| j as usize == i) {
+                entry.remove();
+            }
+            let last = self.slots.len() - 1;
+            self.slots.swap_remove(i);
+            if i < last {
+                let moved = key_hash(&self.slots[i].0);
+                if let Some(j) = self.index.find_mut(moved, |&j| j as usize == last) {
+                    *j = i as u32;
+                }
+            }
+        }
+        if self.slots.len() < self.slots.capacity() / 4 {
+            self.slots.shrink_to(self.slots.len() * 2);
+            let slots = &self.slots;
+            self.index
+                .shrink_to(slots.len(), |&j| key_hash(&slots[j as usize].0));
+        }
+    }
+
+    /// Keys held.
+    pub fn keys(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The moments of `key`, if it has any.
+    pub fn get(&self, key: &BaselineKey) -> Option<&Decayed> {
+        let slots = &self.slots;
+        self.index
+            .find(key_hash(key), |&i| slots[i as usize].0 == *key)
+            .map(|&i| &slots[i as usize].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::BaselineMode;
+    use crate::packet::Addr;
+    use crate::time::NS_PER_SEC;
+    use crate::window::{Granularity, WindowKey, WindowRecord, WindowStats};
+
+    fn window(host: u8, end_s: u64, packets: u64) -> (BaselineKey, Probe) {
+        let w = WindowRecord {
+            key: WindowKey {
+                granularity: Granularity::Host,
+                src: Addr::from_v4([10, 0, 0, host]),
+                ..Default::default()
+            },
+            start_ns: (end_s - 60) * NS_PER_SEC,
+            end_ns: end_s * NS_PER_SEC,
+            partial: false,
+            stats: WindowStats {
+                packets,
+                bytes: packets * 100,
+                ..Default::default()
+            },
+        };
+        (BaselineKey::of(&w, false), Probe::of(&w, w.end_ns - 1))
+    }
+
+    fn config() -> DetectConfig {
+        DetectConfig {
+            mode: BaselineMode::Decayed,
+            decay_ns: 60 * NS_PER_SEC,
+            ..DetectConfig::default()
+        }
+    }
+
+    #[test]
+    fn idle_keys_are_forgotten_whenever_memory_is_reclaimed() {
+        // Key 1 is seen at 60 s and comes back 11 time constants later; key 2 keeps
+        // going. Fed in one batch or minute by minute (sweeping in between), key 1 starts
+        // afresh either way.
+        let mut batched = DecayedBaselines::new(config());
+        let mut stepped = DecayedBaselines::new(config());
+        let mut all = vec![window(1, 60, 10)];
+        for m in 1..=12 {
+            all.push(window(2, 60 + m * 60, 10));
+        }
+        all.push(window(1, 60 + 11 * 60 + 60, 10));
+        let mut out = Vec::new();
+        for w in &all {
+            stepped.process(&mut [w.clone()], 0, &mut out);
+        }
+        batched.process(&mut all.clone(), 0, &mut out);
+        let key1 = all[0].0;
+        assert_eq!(batched.get(&key1).map(|d| d.windows), Some(1));
+        assert_eq!(stepped.get(&key1).map(|d| d.windows), Some(1));
+        assert_eq!(batched.get(&key1), stepped.get(&key1));
+        assert_eq!(stepped.keys(), 2);
+    }
+
+    #[test]
+    fn reclaiming_keeps_every_other_key_findable() {
+        let mut b = DecayedBaselines::new(config());
+        let mut out = Vec::new();
+        // 200 keys at 60 s, then the odd ones keep going for 20 minutes.
+        let mut first: Vec<_> = (0..200u8).map(|h| window(h, 60, 5)).collect();
+        b.process(&mut first, 0, &mut out);
+        for m in 2..=20u64 {
+            let mut batch: Vec<_> = (0..200u8)
+                .filter(|h| h % 2 == 1)
+                .map(|h| window(h, m * 60, 5))
+                .collect();
+            b.process(&mut batch, 0, &mut out);
+        }
+        assert_eq!(b.keys(), 100);
+        for h in 0..200u8 {
+            let k = window(h, 60, 5).0;
+            match h % 2 {
+                1 => assert_eq!(b.get(&k).map(|d| d.windows), Some(20)),
+                _ => assert!(b.get(&k).is_none()),
+            }
+        }
+    }
+}
