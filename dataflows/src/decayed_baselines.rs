@@ -2,40 +2,26 @@
 //! the scoring of windows against them (independent of timely; the operator is
 //! [`crate::operators::Detect`] with [`crate::baseline::BaselineMode::Decayed`]).
 //!
-//! A key's state is its [`Decayed`] moments, kept in a slab of `(key, moments)` entries
-//! found through a hash index of entry numbers (4 bytes a key): the slab grows by
-//! reallocation, which for large tables moves pages rather than copying them, so there
-//! is no moment when an old and a new table of a million keys coexist, as there is when a
-//! hash map of the entries doubles. 272 bytes a key.
+//! A key's state is its [`Decayed`] moments, in a [`SlabMap`] (no moment when an old and a
+//! new table of a million keys coexist, as when a hash map doubles): 272 bytes a key and
+//! a 4-byte index entry.
 //!
 //! A key idle for 10 time constants (its weights below e⁻¹⁰) is forgotten: when its next
 //! window comes it starts afresh, whenever the memory of idle keys was last reclaimed, so
 //! results do not depend on how windows were batched (hence on the worker count).
 
-use hashbrown::HashTable;
-
 use crate::alert::Alert;
 use crate::baseline::{BaselineKey, Decayed, DetectConfig};
-use crate::hash::TableHasher;
 use crate::operators::baseline::{judge, Probe};
+use crate::slab_map::SlabMap;
 
 /// The decayed baselines of one worker's keys (see the module documentation).
 #[derive(Debug)]
 pub struct DecayedBaselines {
     config: DetectConfig,
-    /// Each key's moments.
-    slots: Vec<(BaselineKey, Decayed)>,
-    /// Slot numbers, hashed by key.
-    index: HashTable<u32>,
+    keys: SlabMap<BaselineKey, Decayed>,
     /// Event time of the last reclaiming of idle keys.
     last_sweep_ns: u64,
-}
-
-fn key_hash(key: &BaselineKey) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = TableHasher::default();
-    key.hash(&mut h);
-    h.finish()
 }
 
 impl DecayedBaselines {
@@ -43,25 +29,9 @@ impl DecayedBaselines {
     pub fn new(config: DetectConfig) -> Self {
         DecayedBaselines {
             config,
-            slots: Vec::new(),
-            index: HashTable::new(),
+            keys: SlabMap::new(),
             last_sweep_ns: 0,
         }
-    }
-
-    /// The slot of `key`, created empty if the key has none.
-    fn slot_of(&mut self, key: &BaselineKey) -> usize {
-        let hash = key_hash(key);
-        let slots = &self.slots;
-        if let Some(&i) = self.index.find(hash, |&i| slots[i as usize].0 == *key) {
-            return i as usize;
-        }
-        self.slots.push((*key, Decayed::default()));
-        let i = self.slots.len() - 1;
-        let slots = &self.slots;
-        self.index
-            .insert_unique(hash, i as u32, |&j| key_hash(&slots[j as usize].0));
-        i
     }
 
     /// Scores the windows of one instant (any order: they are sorted by end, key and
@@ -80,8 +50,7 @@ impl DecayedBaselines {
         });
         let mut now = 0;
         for (key, probe) in windows.iter() {
-            let i = self.slot_of(key);
-            let state = &mut self.slots[i].1;
+            let state = self.keys.get_or_insert_with(*key, Decayed::default);
             if state.windows > 0 && probe.end_ns.saturating_sub(state.last_end_ns) > idle {
                 *state = Decayed::default();
             }
@@ -94,52 +63,20 @@ impl DecayedBaselines {
             now = now.max(probe.end_ns);
         }
         if now.saturating_sub(self.last_sweep_ns) > tau {
-            self.forget_idle(now, idle);
+            self.keys
+                .retain(|_, s| now.saturating_sub(s.last_end_ns) <= idle);
             self.last_sweep_ns = now;
-        }
-    }
-
-    /// Reclaims the keys idle for more than `idle` at `now`: each is swapped with the
-    /// last slot, whose index entry follows it.
-    fn forget_idle(&mut self, now: u64, idle: u64) {
-        let mut i = 0;
-        while i < self.slots.len() {
-            if now.saturating_sub(self.slots[i].1.last_end_ns) <= idle {
-                i += 1;
-                continue;
-            }
-            let gone = key_hash(&self.slots[i].0);
-            if let Ok(entry) = self.index.find_entry(gone, |&j| j as usize == i) {
-                entry.remove();
-            }
-            let last = self.slots.len() - 1;
-            self.slots.swap_remove(i);
-            if i < last {
-                let moved = key_hash(&self.slots[i].0);
-                if let Some(j) = self.index.find_mut(moved, |&j| j as usize == last) {
-                    *j = i as u32;
-                }
-            }
-        }
-        if self.slots.len() < self.slots.capacity() / 4 {
-            self.slots.shrink_to(self.slots.len() * 2);
-            let slots = &self.slots;
-            self.index
-                .shrink_to(slots.len(), |&j| key_hash(&slots[j as usize].0));
         }
     }
 
     /// Keys held.
     pub fn keys(&self) -> usize {
-        self.slots.len()
+        self.keys.len()
     }
 
     /// The moments of `key`, if it has any.
     pub fn get(&self, key: &BaselineKey) -> Option<&Decayed> {
-        let slots = &self.slots;
-        self.index
-            .find(key_hash(key), |&i| slots[i as usize].0 == *key)
-            .map(|&i| &slots[i as usize].1)
+        self.keys.get(key)
     }
 }
 

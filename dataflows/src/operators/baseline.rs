@@ -4,13 +4,17 @@
 //! Each finished window (not `partial`) of a key becomes, for its [`BaselineKey`], an
 //! update of the differential collection of baselines whose *difference* is the window's
 //! exact [`Moments`]: `+m` at time `E` (the window's end; the window's record travels at
-//! `E − 1`) and `−m` at `E + history`. `count_total` accumulates them per key, so at any
-//! time `t` a key's baseline holds exactly the windows ending in `(t − history, t]`, and it
-//! is arranged by key. Each window is also a one-instant query: present at `E − 1` only
-//! (inserted at `E − 1`, retracted at `E`), joined with the arranged baselines; the join's
-//! output at `E − 1` pairs the window with the baseline of the windows that ended strictly
-//! before it (its own moments enter at `E`). The scorer consolidates the join's output at
-//! `E − 1`, ignores the later corrections, and scores.
+//! `E − 1`) and `−m` at `E + history`. `count_total` accumulates them per key in its
+//! arrangement, so at any time `t` a key's baseline holds exactly the windows ending in
+//! `(t − history, t]`, maintained incrementally: a window costs one update when it
+//! enters and one when it leaves, whatever the history's length. Its output, each change
+//! of a key's baseline as a retraction of the old total and an insertion of the new,
+//! goes to the worker that scores the key's windows, which keeps the baselines as of the
+//! time being scored in an index by key ([`TrailingScorer`]): time by time, once the
+//! frontier has passed it, it applies that time's changes and then judges that time's
+//! windows. A window at `E − 1` thus meets the baseline of the windows that ended
+//! strictly before it (its own moments enter at `E`), as a join with the arranged
+//! baselines would give, without arranging the windows or producing a match per window.
 //!
 //! ## Poisoning resistance: a feedback loop
 //! A window that raised an alert must not enter the baseline, so the baseline at `E`
@@ -43,27 +47,21 @@
 //! datagrams, per destination and bucket, `frag_flood` from `frag_unfinished_threshold`.
 //!
 //! ## Population prior and hopping windows
-//! With `population`, every window is also a query against, and (if it tiles time) an
-//! entry of, its granularity's population key ([`population_of`]); a key with fewer than
-//! `min_windows` windows of its own is judged against the population. The join emits a
-//! match on the worker of the query's key, so the matches are exchanged by the window's
-//! own key before the scorer chooses between them. Hopping windows (see
+//! With `population`, every window also enters (if it tiles time) its granularity's
+//! population key ([`population_of`]); a key with fewer than `min_windows` windows of its
+//! own is judged against the population. The population keys are a handful, so their
+//! baseline changes go to every worker's scorer. Hopping windows (see
 //! `DetectConfig::slide_ns`) are all scored; only those that tile time enter baselines.
-//! Baselines then change only at multiples of the window length (when the history is a
-//! multiple of it), so only a key's first window of each such epoch is a query: the
-//! scorer keeps what that query found and judges the key's later windows of the epoch
-//! against it, exactly as their own queries would (six times fewer differential
-//! updates with 60 s windows scored every 10 s).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::collection::AsCollection;
-use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::difference::Abelian;
 use differential_dataflow::operators::CountTotal;
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder as Cb;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::core::Exchange as _;
 use timely::dataflow::operators::vec::{Broadcast, Filter, Map};
 use timely::dataflow::operators::{Capability, Concat, ConnectLoop, Feedback, Operator};
 use timely::dataflow::StreamVec;
@@ -73,9 +71,10 @@ use crate::baseline::{
     observe, score, BaselineKey, BaselineMode, DetectConfig, Metric, Moments, Severity, Summary,
     Values, NO_HOUR,
 };
-use crate::hash::{FastMap, StableHasher};
+use crate::hash::StableHasher;
 use crate::packet::Addr;
 use crate::reassembly::{EventKind, ReassemblyEvent};
+use crate::trailing_scorer::TrailingScorer;
 use crate::window::{Granularity, WindowRecord};
 
 /// A window to score: when (the timely time of its record), its span and its values.
@@ -260,40 +259,30 @@ fn first_window_ends<'scope>(
 /// A scored window that alerted: its baseline key, the window, the alert.
 type Scored = (BaselineKey, Probe, Alert);
 
-/// A match of the baseline join: (window's own key, window, baseline moments, whether
-/// the baseline is the population's), at a time, with a multiplicity.
-type Match = ((BaselineKey, Probe, Moments, bool), u64, isize);
+/// What the trailing scorer receives: a window to score, or a change of a baseline
+/// (`count_total`'s output: key, total, time, ±1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum ScoreIn {
+    Window(BaselineKey, Probe),
+    Change(BaselineKey, Moments, u64, isize),
+}
 
-/// What the scorer receives: a join match, or a window that is scored against the
-/// baselines its key's first window of the same epoch was matched with (see
-/// [`epoch_of`]).
-type ScoreIn = Result<Match, (BaselineKey, Probe)>;
+impl ScoreIn {
+    /// The route of the key whose windows this concerns.
+    fn route(&self) -> u64 {
+        match self {
+            ScoreIn::Window(k, _) | ScoreIn::Change(k, ..) => k.key.route(),
+        }
+    }
+}
 
-/// Per time, awaiting the frontier: the join's matches at the instant of their query and
-/// the windows that reuse an earlier query's baselines.
-type Pending = BTreeMap<
-    u64,
-    (
-        Capability<u64>,
-        Vec<((BaselineKey, Probe, Moments, bool), isize)>,
-        Vec<(BaselineKey, Probe)>,
-    ),
->;
-
-/// The baseline a window is judged against (its own or, with `true`, its population's),
-/// if any.
-type Chosen = Option<(Summary, bool)>;
-
-/// The epoch of a window whose baselines can be shared: with windows of length `L` and
-/// a history that is a multiple of `L`, baselines change only at multiples of `L` (tiling
-/// windows enter at their end, leave `history` later, and alerted ones are cancelled at
-/// their end), so every window ending in `(eL, (e + 1)L]` is judged against the same
-/// baselines: those of epoch `e`. `None` when that does not hold (then every window is
-/// a query of its own).
-fn epoch_of(p: &Probe, history: u64) -> Option<u64> {
-    let len = p.end_ns.saturating_sub(p.start_ns);
-    (len > 0 && history.is_multiple_of(len) && p.at.saturating_add(1) == p.end_ns)
-        .then(|| p.end_ns.saturating_sub(1) / len)
+/// Per time, awaiting the frontier: the windows to score (with a capability for their
+/// alerts) and the baseline changes at that time.
+#[derive(Default)]
+struct Instant {
+    cap: Option<Capability<u64>>,
+    windows: Vec<(BaselineKey, Probe)>,
+    changes: Vec<(BaselineKey, Moments, isize)>,
 }
 
 /// The population baseline a key falls back to while it has too little history of its
@@ -311,6 +300,11 @@ pub fn population_of(k: &BaselineKey) -> BaselineKey {
             100u8.saturating_add(k.hour)
         },
     }
+}
+
+/// Whether `k` is a population key ([`population_of`]).
+pub fn is_population(k: &BaselineKey) -> bool {
+    k.hour == NO_HOUR - 1 || (100..124).contains(&k.hour)
 }
 
 fn trailing<'scope>(
@@ -345,69 +339,13 @@ fn trailing<'scope>(
     // key's baseline (only in their population's).
     let min_packets = i64::try_from(config.min_packets).unwrap_or(i64::MAX);
     let judged = move |p: &Probe| p.values()[Metric::Packets as usize].unwrap_or(0) >= min_packets;
-    // The first window of a key in an epoch (see `epoch_of`) queries the baselines; the
-    // key's later windows of the epoch (hopping windows) reuse what it found.
-    let split = probes
-        .clone()
-        .filter(move |(_, p)| judged(p))
-        .unary::<Cb<Vec<(BaselineKey, Probe, bool)>>, _, _, _>(
-            Pipeline,
-            "FirstOfEpoch",
-            move |_cap, _info| {
-                let mut queried: FastMap<BaselineKey, u64> = FastMap::default();
-                let mut swept = 0u64;
-                move |input, output| {
-                    input.for_each(|time, data| {
-                        let mut session = output.session(&time);
-                        for (k, p) in data.drain(..) {
-                            let query = match epoch_of(&p, history) {
-                                Some(e) => {
-                                    let seen = queried.insert(k, e);
-                                    if e > swept.saturating_add(2) {
-                                        // Forget keys not seen for two epochs.
-                                        swept = e;
-                                        queried.retain(|_, last| last.saturating_add(2) > e);
-                                    }
-                                    seen != Some(e)
-                                }
-                                None => true,
-                            };
-                            session.give((k, p, query));
-                        }
-                    });
-                }
-            },
-        );
-    let followers = split
-        .clone()
-        .flat_map(|(k, p, query)| (!query).then_some((k, p)));
-    // Each query is present at one instant, `at`, gone at `at + 1`: once against its own
-    // key's baseline and once against its population's (the fallback for keys with too
-    // little history, such as a host never seen before).
     let population = config.population;
-    let queries = split
-        .flat_map(move |(k, p, query)| {
-            if !query {
-                return Vec::new();
-            }
-            let at = p.at;
-            let mut q = vec![
-                ((k, (k, p.clone())), at, 1isize),
-                ((k, (k, p.clone())), at.saturating_add(1), -1),
-            ];
-            if population {
-                let pop = population_of(&k);
-                q.push(((pop, (k, p.clone())), at, 1));
-                q.push(((pop, (k, p)), at.saturating_add(1), -1));
-            }
-            q
-        })
-        .as_collection();
     // Each window enters its key's and its population's baseline at `at + 1` (its end)
     // and leaves them `history` later.
     // Only windows that tile time enter (with hopping detection windows, one in
     // `length / slide`), so a baseline describes disjoint windows.
     let entries = probes
+        .clone()
         .filter(|(_, p)| p.tiles())
         .flat_map(move |(k, p)| {
             let mut e = Vec::with_capacity(4);
@@ -439,126 +377,73 @@ fn trailing<'scope>(
     // Alerted windows come back 1 ns later and cancel their entries and exits (own key
     // and population: one flood window would otherwise inflate the population's spread).
     let (handle, alerted) = scope.feedback::<Vec<(BaselineKey, u64, Moments)>>(1);
-    let baselines = entries
+    let changes = entries
         .concat(alerted.as_collection())
         .count_total()
-        .arrange_by_key();
-    let joined = queries
-        .arrange_by_key()
-        .join_core(baselines, |q, (k, p), m| {
-            Some((*k, p.clone(), m.clone(), q != k))
-        });
+        .inner
+        .map(|((k, m), t, r)| ScoreIn::Change(k, m, t, r));
+    // A key's baseline changes go to the worker that scores the key's windows; the
+    // population baselines (a handful of keys) to every worker.
+    let own_changes = changes
+        .clone()
+        .filter(|c| matches!(c, ScoreIn::Change(k, ..) if !is_population(k)))
+        .exchange(|c: &ScoreIn| c.route());
+    let population_changes = changes
+        .filter(|c| matches!(c, ScoreIn::Change(k, ..) if is_population(k)))
+        .broadcast();
+    let scored_windows = probes
+        .filter(move |(_, p)| judged(p))
+        .map(|(k, p)| ScoreIn::Window(k, p))
+        .exchange(|c: &ScoreIn| c.route());
 
     let scorer_config = config.clone();
-    // The join emits each match on the worker that owns the *query's* arrangement key:
-    // a window's match with its own baseline and its match with its population's come
-    // out on different workers. The scorer needs both together to choose, so every match
-    // moves to the worker of the window's own key first.
-    let scored = joined
-        .inner
-        .map(Ok)
-        .concat(followers.map(Err))
+    let scored = scored_windows
+        .concat(own_changes)
+        .concat(population_changes)
         .binary_frontier::<_, Cb<Vec<Scored>>, _, _, _, _>(
             firsts,
-            Exchange::new(|d: &ScoreIn| match d {
-                Ok(((k, _, _, _), _, _)) | Err((k, _)) => k.key.route(),
-            }),
+            Pipeline,
             Pipeline,
             "Score",
             move |_cap, _info| {
-                let config = scorer_config;
+                let mut scorer = TrailingScorer::new(scorer_config);
                 let mut first_end = u64::MAX;
-                let mut pending: Pending = BTreeMap::new();
-                // Per key: the epoch of its last query and the baseline it chose.
-                let mut chosen_in_epoch: FastMap<BaselineKey, (u64, Chosen)> = FastMap::default();
-                let (mut swept, mut latest) = (0u64, 0u64);
+                let mut pending: BTreeMap<u64, Instant> = BTreeMap::new();
+                let mut alerts = Vec::new();
                 move |(input, frontier), (firsts, firsts_frontier), output| {
                     input.for_each(|time, data| {
                         for d in data.drain(..) {
-                            let t = match &d {
-                                Ok((_, t, _)) => *t,
-                                Err((_, p)) => p.at,
-                            };
-                            let slot = || (time.delayed(&t, 0), Vec::new(), Vec::new());
                             match d {
-                                // Only the instant of the query counts; later times carry
-                                // the retraction of the query, joined with later baselines.
-                                Ok((d, t, r)) if t == d.1.at => {
-                                    pending.entry(t).or_insert_with(slot).1.push((d, r));
+                                ScoreIn::Window(k, p) => {
+                                    let at = p.at;
+                                    let instant = pending.entry(at).or_default();
+                                    if instant.cap.is_none() {
+                                        instant.cap = Some(time.delayed(&at, 0));
+                                    }
+                                    instant.windows.push((k, p));
                                 }
-                                Ok(_) => {}
-                                Err(kp) => pending.entry(t).or_insert_with(slot).2.push(kp),
+                                ScoreIn::Change(k, m, t, r) => {
+                                    pending.entry(t).or_default().changes.push((k, m, r));
+                                }
                             }
                         }
                     });
                     firsts.for_each(|_time, data| {
                         first_end = data.drain(..).fold(first_end, u64::min);
                     });
+                    // Time by time: the baselines as of `t`, then the windows of `t`.
                     while let Some(entry) = pending.first_entry() {
                         let t = *entry.key();
                         if frontier.less_equal(&t) || firsts_frontier.less_equal(&t) {
                             break;
                         }
-                        let (cap, mut updates, mut reusing) = entry.remove();
-                        consolidate(&mut updates);
-                        updates.retain(|(_, r)| *r > 0);
-                        let mut session = output.session(&cap);
-                        // Per window: its own baseline once it holds enough windows,
-                        // else its population's.
-                        let mut i = 0;
-                        while i < updates.len() {
-                            let mut j = i + 1;
-                            while j < updates.len()
-                                && updates[j].0 .0 == updates[i].0 .0
-                                && updates[j].0 .1 == updates[i].0 .1
-                            {
-                                j += 1;
+                        let mut instant = entry.remove();
+                        scorer.apply(&mut instant.changes);
+                        if let Some(cap) = instant.cap {
+                            scorer.score(&instant.windows, first_end, &mut alerts);
+                            if !alerts.is_empty() {
+                                output.session(&cap).give_iterator(alerts.drain(..));
                             }
-                            let group = &updates[i..j];
-                            let pick = |population: bool| {
-                                group
-                                    .iter()
-                                    .find(|((_, _, _, pop), _)| *pop == population)
-                                    .map(|((_, _, m, _), _)| m.summary())
-                            };
-                            let chosen = match pick(false) {
-                                Some(s) if s.windows >= config.min_windows.max(1) => {
-                                    Some((s, false))
-                                }
-                                _ => pick(true).map(|s| (s, true)),
-                            };
-                            let ((k, p, _, _), _) = &updates[i];
-                            if let Some(e) = epoch_of(p, history) {
-                                latest = latest.max(e);
-                                chosen_in_epoch.insert(*k, (e, chosen.clone()));
-                            }
-                            if let Some(alert) = judge_chosen(&config, k, p, &chosen, first_end) {
-                                session.give((*k, p.clone(), alert));
-                            }
-                            i = j;
-                        }
-                        // Windows whose key already queried in their epoch; a key whose
-                        // query matched no baseline at all has no entry and is not judged,
-                        // as its query was not.
-                        reusing.sort();
-                        for (k, p) in reusing {
-                            let Some(e) = epoch_of(&p, history) else {
-                                continue;
-                            };
-                            if let Some((qe, chosen)) = chosen_in_epoch.get(&k) {
-                                if *qe == e {
-                                    if let Some(alert) =
-                                        judge_chosen(&config, &k, &p, chosen, first_end)
-                                    {
-                                        session.give((k, p.clone(), alert));
-                                    }
-                                }
-                            }
-                        }
-                        // Forget keys that have not queried for two epochs.
-                        if latest > swept.saturating_add(2) {
-                            swept = latest;
-                            chosen_in_epoch.retain(|_, (qe, _)| qe.saturating_add(2) > latest);
                         }
                     }
                 }
@@ -576,25 +461,6 @@ fn trailing<'scope>(
         })
         .connect_loop(handle);
     scored.map(|(_, _, a)| a)
-}
-
-/// Judges a window against the baseline chosen for it, if any; an alert judged against
-/// the population says so.
-fn judge_chosen(
-    config: &DetectConfig,
-    k: &BaselineKey,
-    p: &Probe,
-    chosen: &Chosen,
-    first_end: u64,
-) -> Option<Alert> {
-    let (summary, population) = chosen.as_ref()?;
-    let mut alert = judge(config, k, p, summary, first_end)?;
-    if *population {
-        alert.explanation.push_str(
-            " (too little history of its own: judged against all keys of its granularity)",
-        );
-    }
-    Some(alert)
 }
 
 /// A window's updates of the baseline collection: its moments times `sign` at its end
