@@ -1,26 +1,27 @@
-//! [`TrailingScorer`]: one worker's index of trailing baselines, as of the time being
-//! scored, and the scoring of windows against it (independent of timely; the operator is
+//! [`TrailingScorer`]: the judging of windows against trailing baselines, and the
+//! population baselines every worker keeps (independent of timely; the operator is
 //! [`crate::operators::Detect`] with [`crate::baseline::BaselineMode::Trailing`]).
 //!
-//! Differential dataflow maintains the baselines (`count_total` over the windows'
-//! [`Moments`]) and reports each change of a key's baseline at a time `t` as a
-//! retraction of the old total and an insertion of the new one. The scorer applies the
-//! changes of each time, in time order, to an index by key ([`SlabMap`]: 72 bytes and a
-//! 4-byte index entry per key whose history is not empty) and scores the windows of that
-//! time against it, so each window meets exactly the baseline of the windows that ended
-//! strictly before it, as a join of the window with the arranged baselines would give,
-//! without arranging the windows or materializing a match per window.
+//! A key's own baseline is read from differential's arrangement of the baselines (the
+//! operator looks the key up in it as of the window's time and passes the moments in).
+//! The population baselines, one per granularity (and hour), are needed by every worker,
+//! so their updates reach every worker and each keeps their sums here, applying the
+//! updates of each time before the windows of that time are judged.
+
+use std::collections::BTreeMap;
+
+use differential_dataflow::difference::{IsZero, Semigroup};
 
 use crate::alert::Alert;
 use crate::baseline::{BaselineKey, DetectConfig, Moments};
 use crate::operators::baseline::{judge, population_of, Probe};
-use crate::slab_map::SlabMap;
 
-/// One worker's trailing baselines and scorer (see the module documentation).
+/// The trailing scorer of one worker (see the module documentation).
 #[derive(Debug)]
 pub struct TrailingScorer {
     config: DetectConfig,
-    baselines: SlabMap<BaselineKey, Moments>,
+    /// The population baselines as of the time being judged.
+    population: BTreeMap<BaselineKey, Moments>,
 }
 
 impl TrailingScorer {
@@ -28,59 +29,50 @@ impl TrailingScorer {
     pub fn new(config: DetectConfig) -> Self {
         TrailingScorer {
             config,
-            baselines: SlabMap::new(),
+            population: BTreeMap::new(),
         }
     }
 
-    /// Applies the baseline changes of one time: `(key, total, +1)` sets a key's
-    /// baseline, `(key, total, −1)` withdraws that total (retractions first, so the
-    /// order of the changes does not matter).
-    pub fn apply(&mut self, changes: &mut [(BaselineKey, Moments, isize)]) {
-        changes.sort_unstable_by_key(|(_, _, r)| *r);
-        for (k, m, r) in changes.iter() {
-            if *r < 0 {
-                if self.baselines.get(k) == Some(m) {
-                    self.baselines.remove(k);
-                }
-            } else if *r > 0 {
-                self.baselines.insert(*k, m.clone());
+    /// Adds updates of the population baselines (a window's moments entering, or their
+    /// negation leaving).
+    pub fn update_population(&mut self, updates: impl IntoIterator<Item = (BaselineKey, Moments)>) {
+        for (k, m) in updates {
+            let total = self.population.entry(k).or_default();
+            total.plus_equals(&m);
+            if total.is_zero() {
+                self.population.remove(&k);
             }
         }
     }
 
-    /// Judges each window of one time against its own key's baseline once that holds
-    /// `min_windows` windows, else against its population's (when the population prior
-    /// is on); pushes `(key, window, alert)` for each that alerts.
-    pub fn score(
+    /// Judges window `p` of key `k`, whose own baseline is `own` (`None`: empty), against
+    /// its own baseline once that holds `min_windows` windows, else against its
+    /// population's (when the population prior is on).
+    pub fn judge(
         &self,
-        windows: &[(BaselineKey, Probe)],
+        k: &BaselineKey,
+        p: &Probe,
+        own: Option<&Moments>,
         first_end_ns: u64,
-        out: &mut Vec<(BaselineKey, Probe, Alert)>,
-    ) {
+    ) -> Option<Alert> {
         let min = self.config.min_windows.max(1);
-        for (k, p) in windows {
-            let own = self.baselines.get(k).map(Moments::summary);
-            let (summary, population) = match own {
-                Some(s) if s.windows >= min => (s, false),
-                _ => match self.baselines.get(&population_of(k)) {
-                    Some(m) => (m.summary(), true),
-                    None => continue,
-                },
-            };
-            if let Some(mut alert) = judge(&self.config, k, p, &summary, first_end_ns) {
-                if population {
-                    alert.explanation.push_str(
-                        " (too little history of its own: judged against all keys of its granularity)",
-                    );
-                }
-                out.push((*k, p.clone(), alert));
-            }
+        let own = own.filter(|m| !m.is_zero()).map(Moments::summary);
+        let (summary, population) = match own {
+            Some(s) if s.windows >= min => (s, false),
+            _ => (self.population.get(&population_of(k))?.summary(), true),
+        };
+        let mut alert = judge(&self.config, k, p, &summary, first_end_ns)?;
+        if population {
+            alert.explanation.push_str(
+                " (too little history of its own: judged against all keys of its granularity)",
+            );
         }
+        Some(alert)
     }
 
-    /// Keys with a baseline (population keys included).
-    pub fn keys(&self) -> usize {
-        self.baselines.len()
+    /// Population keys with a baseline.
+    pub fn population_keys(&self) -> usize {
+        self.population.len()
     }
 }
 
@@ -114,16 +106,52 @@ mod tests {
     }
 
     #[test]
-    fn changes_apply_in_any_order_and_totals_that_reach_zero_leave() {
-        let mut s = TrailingScorer::new(DetectConfig::default());
-        s.apply(&mut [(key(1), moments(10, 2), 1), (key(2), moments(5, 1), 1)]);
-        assert_eq!(s.keys(), 2);
-        // The new total comes before the retraction of the old one.
-        s.apply(&mut [(key(1), moments(10, 3), 1), (key(1), moments(10, 2), -1)]);
-        assert_eq!(s.baselines.get(&key(1)), Some(&moments(10, 3)));
-        // Key 2's last window leaves its history.
-        s.apply(&mut [(key(2), moments(5, 1), -1)]);
-        assert_eq!(s.keys(), 1);
-        assert!(s.baselines.get(&key(2)).is_none());
+    fn population_sums_cancel_and_own_history_comes_first() {
+        let config = DetectConfig {
+            learn_ns: 0,
+            ..DetectConfig::default()
+        };
+        let mut s = TrailingScorer::new(config);
+        let pop = population_of(&key(1));
+        s.update_population([(pop, moments(10, 20)), (pop, moments(12, 1))]);
+        let mut gone = moments(12, 1);
+        differential_dataflow::difference::Abelian::negate(&mut gone);
+        s.update_population([(pop, gone)]);
+        assert_eq!(s.population.get(&pop), Some(&moments(10, 20)));
+        // A flood window of a host without history: judged against the population.
+        let w = crate::window::WindowRecord {
+            key: key(1).key,
+            start_ns: 0,
+            end_ns: 60_000_000_000,
+            partial: false,
+            stats: crate::window::WindowStats {
+                packets: 100_000,
+                bytes: 6_000_000,
+                flows_started: 50_000,
+                flags: [50_000, 0, 0, 0, 0, 0, 0, 0],
+                ..Default::default()
+            },
+        };
+        let p = Probe::of(&w, w.end_ns - 1);
+        let a = s.judge(&key(1), &p, None, 0).expect("alert");
+        assert!(
+            a.explanation.ends_with("of its granularity)"),
+            "{}",
+            a.explanation
+        );
+        // With a history of its own that is just as large, it is not anomalous.
+        let own = Moments::of(&p.values());
+        let mut own20 = Moments::default();
+        for _ in 0..20 {
+            own20.plus_equals(&own);
+        }
+        assert!(s.judge(&key(1), &p, Some(&own20), 0).is_none());
+        s.update_population([(pop, {
+            let mut m = moments(10, 20);
+            differential_dataflow::difference::Abelian::negate(&mut m);
+            m
+        })]);
+        assert_eq!(s.population_keys(), 0);
+        assert!(s.judge(&key(1), &p, None, 0).is_none());
     }
 }

@@ -5,6 +5,9 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 use timely::{CommunicationConfig, Config, WorkerConfig};
 
+/// Records of merge work an idle arrangement does per activation.
+const IDLE_MERGE_EFFORT: isize = 1000;
+
 /// Where this process sits in the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterShape {
@@ -63,9 +66,16 @@ impl ClusterShape {
         } else {
             CommunicationConfig::Thread
         };
+        let mut worker = WorkerConfig::default();
+        // Arrangements (the trailing baselines) keep merging their batches while the
+        // worker is idle, so that their memory shrinks between bursts of windows.
+        differential_dataflow::configure(
+            &mut worker,
+            &differential_dataflow::Config::default().idle_merge_effort(Some(IDLE_MERGE_EFFORT)),
+        );
         Config {
             communication,
-            worker: WorkerConfig::default(),
+            worker,
         }
     }
 }

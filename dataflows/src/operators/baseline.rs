@@ -57,7 +57,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::collection::AsCollection;
 use differential_dataflow::difference::Abelian;
-use differential_dataflow::operators::CountTotal;
+use differential_dataflow::difference::Semigroup;
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::cursor::cursor_list;
+use differential_dataflow::trace::implementations::KeySpine;
+use differential_dataflow::trace::{Cursor, TraceReader};
+use differential_dataflow::Hashable;
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder as Cb;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -65,6 +70,7 @@ use timely::dataflow::operators::core::Exchange as _;
 use timely::dataflow::operators::vec::{Broadcast, Filter, Map};
 use timely::dataflow::operators::{Capability, Concat, ConnectLoop, Feedback, Operator};
 use timely::dataflow::StreamVec;
+use timely::progress::Antichain;
 
 use crate::alert::{explain_anomaly, Alert, AlertGranularity, AlertKind, AlertMetric};
 use crate::baseline::{
@@ -259,31 +265,26 @@ fn first_window_ends<'scope>(
 /// A scored window that alerted: its baseline key, the window, the alert.
 type Scored = (BaselineKey, Probe, Alert);
 
-/// What the trailing scorer receives: a window to score, or a change of a baseline
-/// (`count_total`'s output: key, total, time, ±1).
+/// What the trailing scorer receives besides the arranged baselines: a window to judge,
+/// an update of a population baseline at a time, or the end of a first window.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum ScoreIn {
     Window(BaselineKey, Probe),
-    Change(BaselineKey, Moments, u64, isize),
+    Population(BaselineKey, Moments, u64),
+    First(u64),
 }
 
-impl ScoreIn {
-    /// The route of the key whose windows this concerns.
-    fn route(&self) -> u64 {
-        match self {
-            ScoreIn::Window(k, _) | ScoreIn::Change(k, ..) => k.key.route(),
-        }
-    }
-}
-
-/// Per time, awaiting the frontier: the windows to score (with a capability for their
-/// alerts) and the baseline changes at that time.
+/// Per time, awaiting the frontiers: the windows to judge (with a capability for their
+/// alerts) and the population updates at that time.
 #[derive(Default)]
 struct Instant {
     cap: Option<Capability<u64>>,
     windows: Vec<(BaselineKey, Probe)>,
-    changes: Vec<(BaselineKey, Moments, isize)>,
+    population: Vec<(BaselineKey, Moments)>,
 }
+
+/// The trailing baselines of this worker's keys, as differential arranges them.
+type Baselines = TraceAgent<KeySpine<BaselineKey, u64, Moments>>;
 
 /// The population baseline a key falls back to while it has too little history of its
 /// own: every window of its granularity (and hour, with profiles). Its hour is moved out
@@ -313,7 +314,7 @@ fn trailing<'scope>(
     config: DetectConfig,
 ) -> StreamVec<'scope, u64, Alert> {
     let scope = windows.scope();
-    let history = config.history_ns;
+    let history = (config.history_ns, config.history_step_ns);
     let hour_of_day = config.hour_of_day;
     let probes = windows.unary::<Cb<Vec<(BaselineKey, Probe)>>, _, _, _>(
         Pipeline,
@@ -362,9 +363,8 @@ fn trailing<'scope>(
             "CombineEntries",
             |_cap, _info| {
                 // Every tiling window also enters its granularity's one population key:
-                // sum each batch's entries per (key, time) before they are exchanged to
-                // that key's worker (the moments are a group, so this changes nothing
-                // but the traffic).
+                // sum each batch's entries per (key, time) before they travel (the
+                // moments are a group, so this changes nothing but the traffic).
                 move |input, output| {
                     input.for_each(|time, data| {
                         differential_dataflow::consolidation::consolidate_updates(data);
@@ -372,36 +372,41 @@ fn trailing<'scope>(
                     });
                 }
             },
-        )
-        .as_collection();
+        );
     // Alerted windows come back 1 ns later and cancel their entries and exits (own key
     // and population: one flood window would otherwise inflate the population's spread).
     let (handle, alerted) = scope.feedback::<Vec<(BaselineKey, u64, Moments)>>(1);
-    let changes = entries
-        .concat(alerted.as_collection())
-        .count_total()
-        .inner
-        .map(|((k, m), t, r)| ScoreIn::Change(k, m, t, r));
-    // A key's baseline changes go to the worker that scores the key's windows; the
-    // population baselines (a handful of keys) to every worker.
-    let own_changes = changes
+    let entries = entries.concat(alerted);
+    // A key's own baseline: differential's arrangement, sharded by the key's hash.
+    let baselines = entries
         .clone()
-        .filter(|c| matches!(c, ScoreIn::Change(k, ..) if !is_population(k)))
-        .exchange(|c: &ScoreIn| c.route());
-    let population_changes = changes
-        .filter(|c| matches!(c, ScoreIn::Change(k, ..) if is_population(k)))
-        .broadcast();
+        .filter(|(k, _, _)| !is_population(k))
+        .as_collection()
+        .arrange_by_self_named("Baselines");
+    // The population baselines (a handful of keys): every update to every worker, one
+    // copy addressed to each (an exchange routes `w < peers` to worker `w`).
+    let peers = scope.peers() as u64;
+    let population_updates = entries
+        .filter(|(k, _, _)| is_population(k))
+        .flat_map(move |(k, t, m)| (0..peers).zip(std::iter::repeat_n((k, t, m), peers as usize)))
+        .exchange(|(w, _): &(u64, (BaselineKey, u64, Moments))| *w)
+        .map(|(_, (k, t, m))| ScoreIn::Population(k, m, t));
+    // Each window goes to the worker holding its key's shard of the arrangement.
     let scored_windows = probes
         .filter(move |(_, p)| judged(p))
         .map(|(k, p)| ScoreIn::Window(k, p))
-        .exchange(|c: &ScoreIn| c.route());
+        .exchange(|c: &ScoreIn| match c {
+            ScoreIn::Window(k, _) => k.hashed(),
+            _ => 0,
+        });
 
     let scorer_config = config.clone();
+    let mut trace: Baselines = baselines.trace;
     let scored = scored_windows
-        .concat(own_changes)
-        .concat(population_changes)
+        .concat(population_updates)
+        .concat(firsts.map(ScoreIn::First))
         .binary_frontier::<_, Cb<Vec<Scored>>, _, _, _, _>(
-            firsts,
+            baselines.stream,
             Pipeline,
             Pipeline,
             "Score",
@@ -410,7 +415,8 @@ fn trailing<'scope>(
                 let mut first_end = u64::MAX;
                 let mut pending: BTreeMap<u64, Instant> = BTreeMap::new();
                 let mut alerts = Vec::new();
-                move |(input, frontier), (firsts, firsts_frontier), output| {
+                let mut upper = Antichain::new();
+                move |(input, frontier), (batches, batches_frontier), output| {
                     input.for_each(|time, data| {
                         for d in data.drain(..) {
                             match d {
@@ -422,30 +428,75 @@ fn trailing<'scope>(
                                     }
                                     instant.windows.push((k, p));
                                 }
-                                ScoreIn::Change(k, m, t, r) => {
-                                    pending.entry(t).or_default().changes.push((k, m, r));
+                                ScoreIn::Population(k, m, t) => {
+                                    pending.entry(t).or_default().population.push((k, m));
                                 }
+                                ScoreIn::First(e) => first_end = first_end.min(e),
                             }
                         }
                     });
-                    firsts.for_each(|_time, data| {
-                        first_end = data.drain(..).fold(first_end, u64::min);
-                    });
-                    // Time by time: the baselines as of `t`, then the windows of `t`.
+                    // Only the batches' progress matters: the trace holds their updates.
+                    batches.for_each(|_time, data| data.clear());
+                    // Time by time, once every window, population update and baseline
+                    // update at or before `t` is in: the population as of `t`, then the
+                    // windows of `t` against their keys' baselines as of `t`.
                     while let Some(entry) = pending.first_entry() {
                         let t = *entry.key();
-                        if frontier.less_equal(&t) || firsts_frontier.less_equal(&t) {
+                        if frontier.less_equal(&t) || batches_frontier.less_equal(&t) {
+                            break;
+                        }
+                        trace.read_upper(&mut upper);
+                        if upper.less_equal(&t) {
                             break;
                         }
                         let mut instant = entry.remove();
-                        scorer.apply(&mut instant.changes);
-                        if let Some(cap) = instant.cap {
-                            scorer.score(&instant.windows, first_end, &mut alerts);
-                            if !alerts.is_empty() {
-                                output.session(&cap).give_iterator(alerts.drain(..));
+                        scorer.update_population(instant.population.drain(..));
+                        let Some(cap) = instant.cap.take() else {
+                            continue;
+                        };
+                        let Some(spans) = trace.batches_through(upper.borrow()) else {
+                            // Cannot happen: compaction never passes a pending time.
+                            instant.cap = Some(cap);
+                            pending.insert(t, instant);
+                            break;
+                        };
+                        let (mut cursor, storage) = cursor_list(spans);
+                        // The cursor moves forward only: keys in order.
+                        instant.windows.sort_by_key(|a| a.0);
+                        let mut own: Option<(BaselineKey, Moments)> = None;
+                        for (k, p) in &instant.windows {
+                            if own.as_ref().map(|(ok, _)| ok) != Some(k) {
+                                let mut sum = Moments::default();
+                                cursor.seek_key(&storage, k);
+                                if cursor.get_key(&storage) == Some(k) {
+                                    cursor.map_times(&storage, |time, diff| {
+                                        if *time <= t {
+                                            sum.plus_equals(diff);
+                                        }
+                                    });
+                                }
+                                own = Some((*k, sum));
+                            }
+                            let m = own.as_ref().map(|(_, m)| m);
+                            if let Some(alert) = scorer.judge(k, p, m, first_end) {
+                                alerts.push((*k, p.clone(), alert));
                             }
                         }
+                        if !alerts.is_empty() {
+                            output.session(&cap).give_iterator(alerts.drain(..));
+                        }
                     }
+                    // The baselines need to stay distinguishable only from the earliest
+                    // time still to be judged on.
+                    let mut needed = Antichain::new();
+                    if let Some(t) = pending.keys().next() {
+                        needed.insert(*t);
+                    }
+                    for t in frontier.frontier().iter() {
+                        needed.insert(*t);
+                    }
+                    trace.set_logical_compaction(needed.borrow());
+                    trace.set_physical_compaction(needed.borrow());
                 }
             },
         );
@@ -464,11 +515,11 @@ fn trailing<'scope>(
 }
 
 /// A window's updates of the baseline collection: its moments times `sign` at its end
-/// (`at + 1`), negated `history` later.
+/// (`at + 1`), negated when it leaves the history ([`exit_time`]).
 fn window_updates(
     key: BaselineKey,
     p: &Probe,
-    history: u64,
+    history: (u64, u64),
     sign: i64,
 ) -> [(BaselineKey, u64, Moments); 2] {
     let mut m = p.window.clone();
@@ -478,7 +529,17 @@ fn window_updates(
     let mut neg = m.clone();
     neg.negate();
     let enter = p.at.saturating_add(1);
-    [(key, enter, m), (key, enter.saturating_add(history), neg)]
+    [(key, enter, m), (key, exit_time(enter, history), neg)]
+}
+
+/// When a window that entered at `enter` leaves a history of `(length, step)`: `enter`
+/// rounded up to a multiple of `step` (unless it is 0), plus `length`.
+pub fn exit_time(enter: u64, (length, step): (u64, u64)) -> u64 {
+    let rounded = match step {
+        0 => enter,
+        s => enter.div_ceil(s).saturating_mul(s),
+    };
+    rounded.saturating_add(length)
 }
 
 pub use crate::decayed_baselines::DecayedBaselines;

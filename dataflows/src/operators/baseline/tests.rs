@@ -78,6 +78,7 @@ fn config() -> DetectConfig {
     DetectConfig {
         learn_ns: 0,
         history_ns: 10 * S,
+        history_step_ns: 0,
         threshold: 4.0,
         max_deviation: 0.0,
         upward: [false; crate::baseline::METRICS],
@@ -98,10 +99,18 @@ fn packets_of(end_s: u64) -> u64 {
 }
 
 /// The baseline of a window ending at `E` holds the windows ending in `[E − history,
-/// E − 1 ns]` that did not alert: checked against a direct computation through the
-/// alerts of outliers (which carry the baseline they were judged against).
+/// E − 1 ns]` that did not alert (with a history step, those that have not left by
+/// `E − 1 ns`: a window ending at `x` leaves at `x` rounded up to the step plus the
+/// history): checked against a direct computation through the alerts of outliers (which
+/// carry the baseline they were judged against).
 #[test]
 fn trailing_baseline_matches_a_direct_computation() {
+    for step in [0, 3] {
+        trailing_baseline_with_step_matches_a_direct_computation(step);
+    }
+}
+
+fn trailing_baseline_with_step_matches_a_direct_computation(step: u64) {
     let outliers = [15u64, 16, 25, 33, 40];
     let windows: Vec<WindowRecord> = (1..=40)
         .map(|e| {
@@ -115,6 +124,7 @@ fn trailing_baseline_matches_a_direct_computation() {
         .collect();
     let c = DetectConfig {
         min_windows: 5,
+        history_step_ns: step * S,
         ..config()
     };
     let alerts = run(c, windows, 1);
@@ -122,8 +132,9 @@ fn trailing_baseline_matches_a_direct_computation() {
     assert_eq!(ends, outliers);
     for a in &alerts {
         let e = a.window_end_ns / S;
-        let base: Vec<f64> = (e - 10..e)
-            .filter(|x| !outliers.contains(x))
+        let left = |x: u64| super::exit_time(x * S, (10 * S, step * S)) <= e * S - 1;
+        let base: Vec<f64> = (1..e)
+            .filter(|x| !outliers.contains(x) && !left(*x))
             .map(|x| packets_of(x) as f64)
             .collect();
         let n = base.len() as f64;
