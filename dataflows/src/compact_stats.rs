@@ -7,8 +7,9 @@
 //! zero or small. [`CompactStats`] encodes the fields that are not zero as LEB128
 //! variable-length integers after a bitmap of which ones are present, stores encodings of
 //! up to [`INLINE_BYTES`] bytes in place (24 bytes in all: no heap allocation for a key
-//! of one SYN or one DNS exchange) and longer ones on the heap. A key that receives
-//! several aggregates is merged in its full form. Every value round-trips exactly.
+//! of one SYN or one DNS exchange) and longer ones on the heap. A key that receives a
+//! second aggregate is encoded again; from its third it is merged in its full form.
+//! Every value round-trips exactly.
 
 use crate::packet::Addr;
 use crate::varint::{put_varint, Reader, Scratch};
@@ -29,6 +30,9 @@ pub enum CompactStats {
     },
     /// A longer encoding.
     Packed(Box<[u8]>),
+    /// A longer encoding of statistics merged once already (the next merge goes
+    /// unencoded).
+    Remerged(Box<[u8]>),
     /// Statistics merged from several aggregates, unencoded (merging more stays cheap).
     Merged(Box<WindowStats>),
 }
@@ -159,7 +163,7 @@ impl CompactStats {
     pub fn unpack(&self) -> WindowStats {
         let bytes: &[u8] = match self {
             CompactStats::Inline { len, bytes } => &bytes[..usize::from(*len).min(INLINE_BYTES)],
-            CompactStats::Packed(b) => b,
+            CompactStats::Packed(b) | CompactStats::Remerged(b) => b,
             CompactStats::Merged(s) => return (**s).clone(),
         };
         let mut r = Reader::new(bytes);
@@ -215,14 +219,25 @@ impl CompactStats {
         s
     }
 
-    /// Adds `other` (exact, as [`WindowStats::merge`]); the result is kept unencoded.
+    /// Adds `other` (exact, as [`WindowStats::merge`]). The result of a first merge is
+    /// encoded again (a key of two aggregates, such as a flow's start and its end, stays
+    /// compact); from the second merge on it is kept unencoded, so that a key receiving
+    /// many aggregates pays for the encoding at most twice.
     pub fn merge(&mut self, other: &WindowStats) {
         match self {
             CompactStats::Merged(s) => s.merge(other),
-            _ => {
+            CompactStats::Remerged(_) => {
                 let mut s = self.unpack();
                 s.merge(other);
                 *self = CompactStats::Merged(Box::new(s));
+            }
+            CompactStats::Inline { .. } | CompactStats::Packed(_) => {
+                let mut s = self.unpack();
+                s.merge(other);
+                *self = match CompactStats::pack(&s) {
+                    CompactStats::Packed(b) => CompactStats::Remerged(b),
+                    packed => packed,
+                };
             }
         }
     }
@@ -281,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn merging_goes_unencoded_and_stays_exact() {
+    fn merging_stays_encoded_once_then_goes_unencoded() {
         let a = WindowStats {
             packets: 2,
             peers: vec![Addr::from_v4([10, 0, 0, 1])],
@@ -289,13 +304,19 @@ mod tests {
         };
         let b = WindowStats {
             packets: 3,
-            peers: vec![Addr::from_v4([10, 0, 0, 2])],
+            peers: vec![Addr([0x20; 16])],
             ..Default::default()
         };
         let mut c = CompactStats::pack(&a);
+        assert!(matches!(c, CompactStats::Inline { .. }));
+        c.merge(&b);
+        // Two peers, one of them IPv6, no longer fit in place: encoded on the heap.
+        assert!(matches!(c, CompactStats::Remerged(_)));
+        let mut want = a.clone();
+        want.merge(&b);
+        assert_eq!(c.unpack(), want);
         c.merge(&b);
         assert!(matches!(c, CompactStats::Merged(_)));
-        let mut want = a.clone();
         want.merge(&b);
         assert_eq!(c.unpack(), want);
     }
@@ -353,11 +374,14 @@ mod tests {
         }
 
         #[test]
-        fn merging_matches_the_full_form(a in stats(), b in stats()) {
+        fn merging_matches_the_full_form(a in stats(), b in stats(), d in stats()) {
             let mut c = CompactStats::pack(&a);
             c.merge(&b);
             let mut want = a;
             want.merge(&b);
+            prop_assert_eq!(c.unpack(), want.clone());
+            c.merge(&d);
+            want.merge(&d);
             prop_assert_eq!(c.unpack(), want);
         }
     }
