@@ -622,18 +622,22 @@ impl Decayed {
     }
 }
 
+/// Values with the first metrics present (`xs`) and the others absent (tests).
+#[cfg(test)]
+pub(crate) fn test_values(xs: &[i64]) -> Values {
+    let mut v = [None; METRICS];
+    for (slot, x) in v.iter_mut().zip(xs) {
+        *slot = Some(*x);
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use differential_dataflow::difference::{Abelian, IsZero, Semigroup};
 
-    fn values(xs: &[i64]) -> Values {
-        let mut v = [None; METRICS];
-        for (i, x) in xs.iter().enumerate() {
-            v[i] = Some(*x);
-        }
-        v
-    }
+    use test_values as values;
 
     #[test]
     fn moments_match_a_direct_computation() {

@@ -14,7 +14,7 @@
 //! - **empty**: zero;
 //! - **`k` copies of one window** (tag 1), whenever the value is exactly that (`windows =
 //!   k`, each metric present in all `k` or none, sums `k·x` and `k·x²`): `k`, a bitmap of
-//!   the metrics present and each `x`, as zigzag LEB128 ([`crate::varint`]). One window's
+//!   the metrics present and each `x`, as zigzag LEB128 (module `varint`). One window's
 //!   moments and their retraction take about 20 bytes, in place;
 //! - **general** (tag 2): a bitmap of the nonzero fields and their values, zigzag LEB128
 //!   (the accumulated baselines: about 100 bytes for a key's day of windows).
@@ -361,13 +361,7 @@ mod tests {
     use differential_dataflow::difference::{Abelian, IsZero, Semigroup};
     use proptest::prelude::*;
 
-    fn values(xs: &[i64]) -> Values {
-        let mut v = [None; METRICS];
-        for (i, x) in xs.iter().enumerate() {
-            v[i] = Some(*x);
-        }
-        v
-    }
+    use crate::baseline::test_values as values;
 
     #[test]
     fn a_value_is_32_bytes_and_one_window_is_in_place() {
