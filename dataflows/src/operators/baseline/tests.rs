@@ -246,10 +246,17 @@ fn decayed_baseline_follows_a_level_shift_that_does_not_alert() {
 
 #[test]
 fn same_alerts_with_one_two_and_three_workers() {
-    for mode in [BaselineMode::Trailing, BaselineMode::Decayed] {
+    // Trailing with exact exits and with a history step (windows leaving in groups),
+    // and decayed.
+    for (mode, step) in [
+        (BaselineMode::Trailing, 0),
+        (BaselineMode::Trailing, 4),
+        (BaselineMode::Decayed, 0),
+    ] {
         let c = DetectConfig {
             mode,
             hour_of_day: mode == BaselineMode::Decayed,
+            history_step_ns: step * S,
             ..config()
         };
         let mut windows = Vec::new();
@@ -268,8 +275,8 @@ fn same_alerts_with_one_two_and_three_workers() {
         assert!(one.len() > 10, "{}", one.len());
         let two = run(c.clone(), windows.clone(), 2);
         let three = run(c, windows, 3);
-        assert_eq!(one, two, "{mode:?}");
-        assert_eq!(one, three, "{mode:?}");
+        assert_eq!(one, two, "{mode:?} {step}");
+        assert_eq!(one, three, "{mode:?} {step}");
     }
 }
 
