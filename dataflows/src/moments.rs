@@ -3,11 +3,10 @@
 //!
 //! The trailing baseline of a key is a sum of its windows' moments (number of windows,
 //! and per metric the number of windows where it was present, the sum and the sum of
-//! squares: 28 integers, [`Wide`]). Differential dataflow stores one such value for every
-//! window in the history (its retraction waits in the arrangement until the window leaves
-//! the history), one for each key's accumulated baseline, and one in each arranged
-//! total. As plain integers that is 368 bytes a value; most of them describe one window,
-//! or a handful, of small numbers.
+//! squares: 28 integers, [`Wide`]). Differential dataflow stores one such value for each
+//! key's accumulated baseline and one for every retraction still to come (waiting in the
+//! arrangement's batcher until its windows leave the history). As plain integers that is
+//! 368 bytes a value; most of them describe one window, or a handful, of small numbers.
 //!
 //! So a value is stored as a canonical byte encoding, in place up to [`INLINE_BYTES`]
 //! bytes (32 bytes in all, no heap allocation) and on the heap beyond:

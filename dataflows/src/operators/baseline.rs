@@ -4,24 +4,27 @@
 //! Each finished window (not `partial`) of a key becomes, for its [`BaselineKey`], an
 //! update of the differential collection of baselines whose *difference* is the window's
 //! exact [`Moments`]: `+m` at time `E` (the window's end; the window's record travels at
-//! `E − 1`) and `−m` at `E + history`. `count_total` accumulates them per key in its
-//! arrangement, so at any time `t` a key's baseline holds exactly the windows ending in
-//! `(t − history, t]`, maintained incrementally: a window costs one update when it
-//! enters and one when it leaves, whatever the history's length. Its output, each change
-//! of a key's baseline as a retraction of the old total and an insertion of the new,
-//! goes to the worker that scores the key's windows, which keeps the baselines as of the
-//! time being scored in an index by key ([`TrailingScorer`]): time by time, once the
-//! frontier has passed it, it applies that time's changes and then judges that time's
-//! windows. A window at `E − 1` thus meets the baseline of the windows that ended
-//! strictly before it (its own moments enter at `E`), as a join with the arranged
-//! baselines would give, without arranging the windows or producing a match per window.
+//! `E − 1`) and `−m` when it leaves the history, at `E + history` with `E` first rounded
+//! up to the history step ([`exit_time`]; a key's windows of one step leave as one
+//! update). The collection is arranged by key (`arrange_by_self`): differential keeps
+//! each key's past updates compacted into one sum and the retractions still to come, so
+//! a baseline is maintained incrementally, one update per window entering and one per
+//! step leaving, whatever the history's length. Scoring is a half-join against that
+//! arrangement: each window goes to the worker holding its key's shard and, once the
+//! arrangement has passed `E − 1`, reads its key's sum through a cursor over the trace,
+//! adding the updates at times up to `E − 1`: the windows that ended strictly before it
+//! (its own moments enter at `E`). The scorer holds the trace's compaction back to the
+//! earliest time it still has to judge, so those times stay distinguishable; the windows
+//! themselves are neither arranged nor matched one by one. The population baselines are
+//! summed by every worker's [`TrailingScorer`] from their updates, which go to all
+//! workers.
 //!
 //! ## Poisoning resistance: a feedback loop
 //! A window that raised an alert must not enter the baseline, so the baseline at `E`
 //! depends on the alerts at `E − 1`: a cycle, but one that moves forward in event time.
 //! It is a timely feedback edge whose summary advances time by 1 ns: for every alerted
-//! window the scorer sends `−m` at `E` and `+m` at `E + history`, which cancel the
-//! window's own updates before `count_total` ever sees a time at which it was present.
+//! window the scorer sends `−m` at `E` and `+m` at its exit, which cancel the window's
+//! own updates before the arrangement ever holds a time at which it was present.
 //! Progress tracking accepts the cycle because its summary is strictly positive; the
 //! baseline at `E` waits for the scores at `E − 1`, which wait only for baselines before
 //! `E`. The result is the same whatever the worker count: every quantity is an exact
@@ -342,7 +345,7 @@ fn trailing<'scope>(
     let judged = move |p: &Probe| p.values()[Metric::Packets as usize].unwrap_or(0) >= min_packets;
     let population = config.population;
     // Each window enters its key's and its population's baseline at `at + 1` (its end)
-    // and leaves them `history` later.
+    // and leaves them with the history ([`exit_time`]).
     // Only windows that tile time enter (with hopping detection windows, one in
     // `length / slide`), so a baseline describes disjoint windows.
     let entries = probes
