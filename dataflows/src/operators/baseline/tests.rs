@@ -132,7 +132,7 @@ fn trailing_baseline_with_step_matches_a_direct_computation(step: u64) {
     assert_eq!(ends, outliers);
     for a in &alerts {
         let e = a.window_end_ns / S;
-        let left = |x: u64| super::exit_time(x * S, (10 * S, step * S)) <= e * S - 1;
+        let left = |x: u64| super::exit_time(x * S, (10 * S, step * S)) < e * S;
         let base: Vec<f64> = (1..e)
             .filter(|x| !outliers.contains(x) && !left(*x))
             .map(|x| packets_of(x) as f64)
