@@ -277,12 +277,13 @@ pub struct DetectConfig {
     pub mode: BaselineMode,
     /// Trailing history (ns): a window leaves the baseline this long after its end.
     pub history_ns: u64,
-    /// Windows leave the trailing baseline in steps of this length (ns): a window ending
-    /// at `E` leaves at `E` rounded up to a multiple of the step, plus the history, so a
-    /// baseline holds the windows that ended in the last `history` to `history + step`,
-    /// and a key's windows of one step leave as one update (0: each window leaves exactly
-    /// `history` after its end, at the cost of one pending update per window).
-    pub history_step_ns: u64,
+    /// Windows leave the trailing baseline in this many steps per history
+    /// ([`DetectConfig::history_step_ns`]): a window ending at `E` leaves at `E` rounded
+    /// up to a multiple of the step, plus the history, so a baseline holds the windows
+    /// that ended in the last `history` to `history + step`, and a key's windows of one
+    /// step leave as one update (0: each window leaves exactly `history` after its end,
+    /// at the cost of one pending update per window).
+    pub history_steps: u64,
     /// Decay time constant (ns) of the decayed baseline.
     pub decay_ns: u64,
     /// No anomaly alert for windows ending less than this long after the first window's
@@ -359,7 +360,7 @@ impl Default for DetectConfig {
         DetectConfig {
             mode: BaselineMode::Trailing,
             history_ns: 24 * 3600 * NS_PER_SEC,
-            history_step_ns: 3600 * NS_PER_SEC,
+            history_steps: 24,
             decay_ns: 600 * NS_PER_SEC,
             learn_ns: 3600 * NS_PER_SEC,
             min_windows: 10,
@@ -417,6 +418,14 @@ impl Severity {
 }
 
 impl DetectConfig {
+    /// The length of a history step (ns; 0 when windows leave exactly).
+    pub fn history_step_ns(&self) -> u64 {
+        match self.history_steps {
+            0 => 0,
+            n => (self.history_ns / n).max(1),
+        }
+    }
+
     /// The severity of a score at or above `threshold`.
     pub fn severity(&self, score: f64, threshold: f64) -> Severity {
         if score >= self.high * threshold {

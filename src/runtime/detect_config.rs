@@ -157,8 +157,8 @@ pub struct BaselineSection {
     pub mode: Option<String>,
     /// Trailing history (duration).
     pub history: Option<String>,
-    /// Steps in which windows leave the trailing history (duration; `0s`: exactly).
-    pub history_step: Option<String>,
+    /// Steps per trailing history in which windows leave it (0: exactly).
+    pub history_steps: Option<u64>,
     /// Decay time constant (duration).
     pub decay: Option<String>,
     /// Learning phase (duration; `0s` for none).
@@ -260,8 +260,8 @@ impl FileConfig {
         if let Some(s) = &b.history {
             c.history_ns = duration("[baseline] history", s, false)?;
         }
-        if let Some(s) = &b.history_step {
-            c.history_step_ns = duration("[baseline] history_step", s, true)?;
+        if let Some(n) = b.history_steps {
+            c.history_steps = n;
         }
         if let Some(s) = &b.decay {
             c.decay_ns = duration("[baseline] decay", s, false)?;

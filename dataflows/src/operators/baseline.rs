@@ -317,7 +317,7 @@ fn trailing<'scope>(
     config: DetectConfig,
 ) -> StreamVec<'scope, u64, Alert> {
     let scope = windows.scope();
-    let history = (config.history_ns, config.history_step_ns);
+    let history = (config.history_ns, config.history_step_ns());
     let hour_of_day = config.hour_of_day;
     let probes = windows.unary::<Cb<Vec<(BaselineKey, Probe)>>, _, _, _>(
         Pipeline,

@@ -78,7 +78,7 @@ fn config() -> DetectConfig {
     DetectConfig {
         learn_ns: 0,
         history_ns: 10 * S,
-        history_step_ns: 0,
+        history_steps: 0,
         threshold: 4.0,
         max_deviation: 0.0,
         upward: [false; crate::baseline::METRICS],
@@ -105,12 +105,13 @@ fn packets_of(end_s: u64) -> u64 {
 /// carry the baseline they were judged against).
 #[test]
 fn trailing_baseline_matches_a_direct_computation() {
-    for step in [0, 3] {
-        trailing_baseline_with_step_matches_a_direct_computation(step);
+    // Exactly, and in 5 steps of 2 s.
+    for steps in [0, 5] {
+        trailing_baseline_with_steps_matches_a_direct_computation(steps);
     }
 }
 
-fn trailing_baseline_with_step_matches_a_direct_computation(step: u64) {
+fn trailing_baseline_with_steps_matches_a_direct_computation(steps: u64) {
     let outliers = [15u64, 16, 25, 33, 40];
     let windows: Vec<WindowRecord> = (1..=40)
         .map(|e| {
@@ -124,15 +125,16 @@ fn trailing_baseline_with_step_matches_a_direct_computation(step: u64) {
         .collect();
     let c = DetectConfig {
         min_windows: 5,
-        history_step_ns: step * S,
+        history_steps: steps,
         ..config()
     };
+    let step = c.history_step_ns();
     let alerts = run(c, windows, 1);
     let ends: Vec<u64> = alerts.iter().map(|a| a.window_end_ns / S).collect();
     assert_eq!(ends, outliers);
     for a in &alerts {
         let e = a.window_end_ns / S;
-        let left = |x: u64| super::exit_time(x * S, (10 * S, step * S)) < e * S;
+        let left = |x: u64| super::exit_time(x * S, (10 * S, step)) < e * S;
         let base: Vec<f64> = (1..e)
             .filter(|x| !outliers.contains(x) && !left(*x))
             .map(|x| packets_of(x) as f64)
@@ -248,15 +250,15 @@ fn decayed_baseline_follows_a_level_shift_that_does_not_alert() {
 fn same_alerts_with_one_two_and_three_workers() {
     // Trailing with exact exits and with a history step (windows leaving in groups),
     // and decayed.
-    for (mode, step) in [
+    for (mode, steps) in [
         (BaselineMode::Trailing, 0),
-        (BaselineMode::Trailing, 4),
+        (BaselineMode::Trailing, 2),
         (BaselineMode::Decayed, 0),
     ] {
         let c = DetectConfig {
             mode,
             hour_of_day: mode == BaselineMode::Decayed,
-            history_step_ns: step * S,
+            history_steps: steps,
             ..config()
         };
         let mut windows = Vec::new();
@@ -275,8 +277,8 @@ fn same_alerts_with_one_two_and_three_workers() {
         assert!(one.len() > 10, "{}", one.len());
         let two = run(c.clone(), windows.clone(), 2);
         let three = run(c, windows, 3);
-        assert_eq!(one, two, "{mode:?} {step}");
-        assert_eq!(one, three, "{mode:?} {step}");
+        assert_eq!(one, two, "{mode:?} {steps}");
+        assert_eq!(one, three, "{mode:?} {steps}");
     }
 }
 
