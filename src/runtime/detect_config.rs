@@ -5,6 +5,7 @@
 //! [baseline]
 //! mode = "trailing"      # or "decayed"
 //! history = "24h"        # trailing: a window leaves the baseline this long after its end
+//! history_steps = 24     # ... rounded up to one of this many steps per history (0: exactly)
 //! decay = "10m"          # decayed: time constant (e.g. 1m, 10m, 1h, 1d)
 //! learn = "1h"           # no anomaly alert before this much event time after the first window
 //! min_windows = 10       # no anomaly alert for a key with fewer windows in its baseline
@@ -393,6 +394,8 @@ mod tests {
             r#"
             [baseline]
             mode = "decayed"
+            history = "2h"
+            history_steps = 8
             decay = "1h"
             learn = "0s"
             hour_of_day = true
@@ -432,6 +435,7 @@ mod tests {
         f.apply(&mut c).expect("applies");
         assert_eq!(c.mode, BaselineMode::Decayed);
         assert_eq!(c.decay_ns, 3600 * NS_PER_SEC);
+        assert_eq!(c.history_step_ns(), 900 * NS_PER_SEC);
         assert_eq!(c.learn_ns, 0);
         assert!(c.hour_of_day);
         assert_eq!(c.threshold, 6.0);
