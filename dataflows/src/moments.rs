@@ -120,10 +120,11 @@ impl Wide {
                 }
                 continue;
             }
-            if self.n[i] != kk || self.sum[i] % kk != 0 {
+            // Checked: `i128::MIN / −1` overflows.
+            if self.n[i] != kk || self.sum[i].checked_rem(kk)? != 0 {
                 return None;
             }
-            let x = i64::try_from(self.sum[i] / kk).ok()?;
+            let x = i64::try_from(self.sum[i].checked_div(kk)?).ok()?;
             let x2 = i128::from(x).checked_mul(i128::from(x))?;
             if kk.checked_mul(x2)? != self.sumsq[i] {
                 return None;
@@ -384,6 +385,18 @@ mod tests {
         assert_eq!(neg.heap_bytes(), 0);
         assert_eq!(m.wide(), Wide::of(&v));
         assert_eq!(Moments::from_wide(&Wide::of(&v)), m);
+    }
+
+    #[test]
+    fn extreme_sums_of_a_retraction_do_not_overflow() {
+        let mut w = Wide {
+            windows: -1,
+            ..Default::default()
+        };
+        w.n[0] = -1;
+        w.sum[0] = i128::MIN;
+        let m = Moments::from_wide(&w);
+        assert_eq!(m.wide(), w);
     }
 
     #[test]
