@@ -349,20 +349,26 @@ impl PaneCombiner {
 fn compact(builds: Vec<(WindowKey, PaneBuild)>) -> Vec<(WindowKey, CompactStats)> {
     builds
         .into_iter()
-        .map(|(key, b)| (key, CompactStats::pack(&finish(key, 0, b).stats)))
+        .map(|(key, b)| (key, CompactStats::pack(&finished(b))))
         .collect()
 }
 
-fn finish(key: WindowKey, pane_start_ns: u64, b: PaneBuild) -> PaneAgg {
+/// A pane's statistics, finished: peers and ports distinct and sorted.
+fn finished(b: PaneBuild) -> WindowStats {
     let mut stats = b.stats;
     stats.peers.sort_unstable();
     stats.peers.dedup();
     stats.dst_ports.sort_unstable();
     stats.dst_ports.dedup();
+    stats
+}
+
+/// A pane's aggregate of `key`, finished.
+fn finish(key: WindowKey, pane_start_ns: u64, b: PaneBuild) -> PaneAgg {
     PaneAgg {
         key,
         pane_start_ns,
-        stats,
+        stats: finished(b),
     }
 }
 

@@ -280,7 +280,7 @@ enum ScoreIn {
 /// Per time, awaiting the frontiers: the windows to judge (with a capability for their
 /// alerts) and the population updates at that time.
 #[derive(Default)]
-struct Instant {
+struct Due {
     cap: Option<Capability<u64>>,
     windows: Vec<(BaselineKey, Probe)>,
     population: Vec<(BaselineKey, Moments)>,
@@ -416,7 +416,7 @@ fn trailing<'scope>(
             move |_cap, _info| {
                 let mut scorer = TrailingScorer::new(scorer_config);
                 let mut first_end = u64::MAX;
-                let mut pending: BTreeMap<u64, Instant> = BTreeMap::new();
+                let mut pending: BTreeMap<u64, Due> = BTreeMap::new();
                 let mut alerts = Vec::new();
                 let mut upper = Antichain::new();
                 move |(input, frontier), (batches, batches_frontier), output| {
@@ -425,11 +425,11 @@ fn trailing<'scope>(
                             match d {
                                 ScoreIn::Window(k, p) => {
                                     let at = p.at;
-                                    let instant = pending.entry(at).or_default();
-                                    if instant.cap.is_none() {
-                                        instant.cap = Some(time.delayed(&at, 0));
+                                    let due = pending.entry(at).or_default();
+                                    if due.cap.is_none() {
+                                        due.cap = Some(time.delayed(&at, 0));
                                     }
-                                    instant.windows.push((k, p));
+                                    due.windows.push((k, p));
                                 }
                                 ScoreIn::Population(k, m, t) => {
                                     pending.entry(t).or_default().population.push((k, m));
@@ -452,22 +452,22 @@ fn trailing<'scope>(
                         if upper.less_equal(&t) {
                             break;
                         }
-                        let mut instant = entry.remove();
-                        scorer.update_population(instant.population.drain(..));
-                        let Some(cap) = instant.cap.take() else {
+                        let mut due = entry.remove();
+                        scorer.update_population(due.population.drain(..));
+                        let Some(cap) = due.cap.take() else {
                             continue;
                         };
                         let Some(spans) = trace.batches_through(upper.borrow()) else {
                             // Cannot happen: compaction never passes a pending time.
-                            instant.cap = Some(cap);
-                            pending.insert(t, instant);
+                            due.cap = Some(cap);
+                            pending.insert(t, due);
                             break;
                         };
                         let (mut cursor, storage) = cursor_list(spans);
                         // The cursor moves forward only: keys in order.
-                        instant.windows.sort_by_key(|a| a.0);
+                        due.windows.sort_by_key(|a| a.0);
                         let mut own: Option<(BaselineKey, Moments)> = None;
-                        for (k, p) in &instant.windows {
+                        for (k, p) in &due.windows {
                             if own.as_ref().map(|(ok, _)| ok) != Some(k) {
                                 let mut sum = Moments::default();
                                 cursor.seek_key(&storage, k);
