@@ -1,4 +1,4 @@
-//! Baselines and anomaly alerts over finished windows, and alerts from reassembly events.
+//! Baselines and anomaly alerts over finished windows.
 //!
 //! ## Trailing baselines (differential dataflow)
 //! Each finished window (not `partial`) of a key becomes, for its [`BaselineKey`], an
@@ -38,17 +38,6 @@
 //! alerted. The same learning, minimum-windows and threshold rules apply; the minimum
 //! counts the windows that entered (a key idle for 10 time constants is forgotten).
 //!
-//! ## Reassembly alerts
-//! Reassembly events that signal attacks are aggregated per bucket of event time
-//! (`frag_bucket`, default 10 s): `ambiguity` (→ `frag_ambiguity`), `overlap_different`
-//! (→ `frag_overlap`) and `too_large` (→ `frag_too_large`) per source/destination pair,
-//! one alert per pair and bucket; `eviction` and `over_budget` (→ `frag_flood`) per
-//! destination, one alert per destination and bucket once at least
-//! `frag_flood_threshold` events (floods often spoof their sources; the source is named
-//! when there was only one). [`UnfinishedFragments`] adds a rate rule for floods whose
-//! datagrams never complete: fragments received minus fragments of reassembled
-//! datagrams, per destination and bucket, `frag_flood` from `frag_unfinished_threshold`.
-//!
 //! ## Population prior and hopping windows
 //! With `population`, every window also enters (if it tiles time) its granularity's
 //! population key ([`population_of`]); a key with fewer than `min_windows` windows of its
@@ -56,7 +45,7 @@
 //! baseline changes go to every worker's scorer. Hopping windows (see
 //! `DetectConfig::slide_ns`) are all scored; only those that tile time enter baselines.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use differential_dataflow::collection::AsCollection;
 use differential_dataflow::difference::Abelian;
@@ -75,14 +64,11 @@ use timely::dataflow::operators::{Capability, Concat, ConnectLoop, Feedback, Ope
 use timely::dataflow::StreamVec;
 use timely::progress::Antichain;
 
-use crate::alert::{explain_anomaly, Alert, AlertGranularity, AlertKind, AlertMetric};
+use crate::alert::{explain_anomaly, Alert, AlertKind, AlertMetric};
 use crate::baseline::{
-    observe, score, BaselineKey, BaselineMode, DetectConfig, Metric, Moments, Severity, Summary,
-    Values, NO_HOUR,
+    observe, score, BaselineKey, BaselineMode, DetectConfig, Metric, Moments, Summary, Values,
+    NO_HOUR,
 };
-use crate::hash::StableHasher;
-use crate::packet::Addr;
-use crate::reassembly::{EventKind, ReassemblyEvent};
 use crate::trailing_scorer::TrailingScorer;
 use crate::window::{Granularity, WindowRecord};
 
@@ -603,314 +589,6 @@ fn decayed<'scope>(
                 }
             },
         )
-}
-
-/// Alerts from reassembly events (see the module documentation).
-pub trait FragAlerts<'scope> {
-    /// Aggregates the attack-signalling events per bucket and key; each alert is emitted
-    /// at the timely time `bucket end − 1`, with the bucket's end as its time.
-    fn frag_alerts(self, config: &DetectConfig) -> StreamVec<'scope, u64, Alert>;
-}
-
-/// An event that may become an alert: kind, source, destination, protocol, time.
-type FragHit = (AlertKind, Addr, Addr, u8, u64);
-
-/// Per bucket: (kind, destination, source or unspecified) → (events, protocol, sources).
-type FragBucket = BTreeMap<(AlertKind, Addr, Addr), (u64, u8, BTreeSet<Addr>)>;
-
-/// Distinct sources remembered per flood alert.
-const MAX_SOURCES: usize = 1024;
-
-fn frag_hit(e: ReassemblyEvent) -> Option<FragHit> {
-    let kind = match e.kind {
-        EventKind::Ambiguity { .. } => AlertKind::FragAmbiguity,
-        EventKind::OverlapDifferent { .. } => AlertKind::FragOverlap,
-        EventKind::Eviction { .. } | EventKind::OverBudget { .. } => AlertKind::FragFlood,
-        EventKind::TooLarge { .. } => AlertKind::FragTooLarge,
-        _ => return None,
-    };
-    Some((kind, e.key.src, e.key.dst, e.key.protocol, e.ts_ns))
-}
-
-fn dst_route(h: &FragHit) -> u64 {
-    let mut s = StableHasher::new();
-    s.write_addr(&h.2);
-    s.finish()
-}
-
-impl<'scope> FragAlerts<'scope> for StreamVec<'scope, u64, ReassemblyEvent> {
-    fn frag_alerts(self, config: &DetectConfig) -> StreamVec<'scope, u64, Alert> {
-        let config = config.clone();
-        let bucket = config.frag_bucket_ns.max(1);
-        self.flat_map(frag_hit)
-            .unary_frontier::<Cb<Vec<Alert>>, _, _, _>(
-                Exchange::new(dst_route),
-                "FragAlerts",
-                move |_cap, _info| {
-                    let mut pending: BTreeMap<u64, (Capability<u64>, FragBucket)> = BTreeMap::new();
-                    move |(input, frontier), output| {
-                        input.for_each(|time, data| {
-                            let Some(&least) = time.least() else { return };
-                            for (kind, src, dst, protocol, ts) in data.drain(..) {
-                                let end = (ts / bucket).saturating_add(1).saturating_mul(bucket);
-                                let (_, b) = pending.entry(end).or_insert_with(|| {
-                                    (time.delayed(&least.max(end - 1), 0), BTreeMap::new())
-                                });
-                                let key_src = if kind == AlertKind::FragFlood {
-                                    Addr::UNSPECIFIED
-                                } else {
-                                    src
-                                };
-                                let e = b.entry((kind, dst, key_src)).or_insert((
-                                    0,
-                                    protocol,
-                                    BTreeSet::new(),
-                                ));
-                                e.0 += 1;
-                                if e.2.len() < MAX_SOURCES {
-                                    e.2.insert(src);
-                                }
-                            }
-                        });
-                        while let Some(entry) = pending.first_entry() {
-                            let end = *entry.key();
-                            if frontier.less_equal(&(end - 1)) {
-                                break;
-                            }
-                            let (cap, b) = entry.remove();
-                            let mut session = output.session(&cap);
-                            for ((kind, dst, _), (count, protocol, sources)) in b {
-                                if let Some(a) = frag_alert(
-                                    &config, kind, dst, protocol, &sources, count, end, None,
-                                ) {
-                                    session.give(a);
-                                }
-                            }
-                        }
-                    }
-                },
-            )
-    }
-}
-
-/// A fragment (`+1`) or a reassembled datagram (`−fragments`): destination, source,
-/// protocol, capture time, count.
-pub type FragCount = (Addr, Addr, u8, u64, i64);
-
-/// The count of one fragment received, for [`UnfinishedFragments`]: built where the
-/// fragments are read, so that counting never copies a fragment's bytes.
-pub fn fragment_arrival(p: &crate::packet::Packet) -> FragCount {
-    (p.dst, p.src, p.protocol, p.ts_ns, 1)
-}
-
-/// Per bucket: destination → (unfinished fragments, protocol, sources).
-type UnfinishedBucket = BTreeMap<Addr, (i64, u8, BTreeSet<Addr>)>;
-
-/// Fragment floods seen by their rate rather than by the reassembler's limits.
-pub trait UnfinishedFragments<'scope> {
-    /// Counts, per destination and bucket of event time (`frag_bucket`), the IP fragments
-    /// received minus the fragments of the datagrams reassembled, both by capture time;
-    /// a destination with at least `frag_unfinished_threshold` unfinished fragments in a
-    /// bucket raises a `frag_flood` alert at the bucket's end (timely time `end − 1`).
-    /// A fragment flood whose datagrams never complete stays far below the eviction
-    /// limits that `frag_alerts` watches, and its timeouts come a minute later.
-    /// `self` holds one [`fragment_arrival`] per fragment given to the reassembler.
-    fn unfinished_fragment_alerts(
-        self,
-        reassembled: StreamVec<'scope, u64, crate::packet::Packet>,
-        config: &DetectConfig,
-    ) -> StreamVec<'scope, u64, Alert>;
-}
-
-impl<'scope> UnfinishedFragments<'scope> for StreamVec<'scope, u64, FragCount> {
-    fn unfinished_fragment_alerts(
-        self,
-        reassembled: StreamVec<'scope, u64, crate::packet::Packet>,
-        config: &DetectConfig,
-    ) -> StreamVec<'scope, u64, Alert> {
-        let config = config.clone();
-        let bucket = config.frag_bucket_ns.max(1);
-        let threshold = config.frag_unfinished_threshold;
-        let received = self;
-        let done = reassembled.flat_map(move |p| {
-            (threshold > 0 && p.fragments > 0).then_some((
-                p.dst,
-                p.src,
-                p.protocol,
-                p.ts_ns,
-                -i64::from(p.fragments),
-            ))
-        });
-        let route = |c: &FragCount| {
-            let mut s = StableHasher::new();
-            s.write_addr(&c.0);
-            s.finish()
-        };
-        received.binary_frontier::<_, Cb<Vec<Alert>>, _, _, _, _>(
-            done,
-            Exchange::new(route),
-            Exchange::new(route),
-            "UnfinishedFragments",
-            move |_cap, _info| {
-                let mut pending: BTreeMap<u64, (Capability<u64>, UnfinishedBucket)> =
-                    BTreeMap::new();
-                let add = move |time: &timely::dataflow::operators::InputCapability<u64>,
-                                data: &mut Vec<FragCount>,
-                                pending: &mut BTreeMap<
-                    u64,
-                    (Capability<u64>, UnfinishedBucket),
-                >| {
-                    let Some(&least) = time.least() else { return };
-                    for (dst, src, protocol, ts, n) in data.drain(..) {
-                        let end = (ts / bucket).saturating_add(1).saturating_mul(bucket);
-                        let (_, b) = pending.entry(end).or_insert_with(|| {
-                            (time.delayed(&least.max(end - 1), 0), BTreeMap::new())
-                        });
-                        let e = b.entry(dst).or_insert((0, protocol, BTreeSet::new()));
-                        e.0 += n;
-                        if n > 0 && e.2.len() < MAX_SOURCES {
-                            e.2.insert(src);
-                        }
-                    }
-                };
-                move |(input1, frontier1), (input2, frontier2), output| {
-                    input1.for_each(|time, data| add(&time, data, &mut pending));
-                    input2.for_each(|time, data| add(&time, data, &mut pending));
-                    while let Some(entry) = pending.first_entry() {
-                        let end = *entry.key();
-                        if frontier1.less_equal(&(end - 1)) || frontier2.less_equal(&(end - 1)) {
-                            break;
-                        }
-                        let (cap, b) = entry.remove();
-                        let mut session = output.session(&cap);
-                        for (dst, (count, protocol, sources)) in b {
-                            if count >= threshold as i64 {
-                                if let Some(a) = frag_alert(
-                                    &config,
-                                    AlertKind::FragFlood,
-                                    dst,
-                                    protocol,
-                                    &sources,
-                                    count as u64,
-                                    end,
-                                    Some(("unfinished_fragments", threshold)),
-                                ) {
-                                    session.give(a);
-                                }
-                            }
-                        }
-                    }
-                }
-            },
-        )
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn frag_alert(
-    config: &DetectConfig,
-    kind: AlertKind,
-    dst: Addr,
-    protocol: u8,
-    sources: &BTreeSet<Addr>,
-    count: u64,
-    end: u64,
-    rate: Option<(&'static str, u64)>,
-) -> Option<Alert> {
-    let (threshold, severity, event) = match (kind, rate) {
-        (AlertKind::FragFlood, Some((event, threshold))) => {
-            let t = threshold.max(1) as f64;
-            (t, config.severity(count as f64, t), event)
-        }
-        (AlertKind::FragFlood, None) => {
-            let t = config.frag_flood_threshold.max(1) as f64;
-            (
-                t,
-                config.severity(count as f64, t),
-                "eviction_or_over_budget",
-            )
-        }
-        (AlertKind::FragAmbiguity, _) => (1.0, Severity::High, "ambiguity"),
-        (AlertKind::FragOverlap, _) => (1.0, Severity::High, "overlap_different"),
-        (AlertKind::FragTooLarge, _) => (1.0, Severity::Medium, "too_large"),
-        (
-            AlertKind::Anomaly
-            | AlertKind::SynFlood
-            | AlertKind::SynAckReflection
-            | AlertKind::UdpFlood
-            | AlertKind::Beacon
-            | AlertKind::BruteForce
-            | AlertKind::PortScan
-            | AlertKind::AddressScan
-            | AlertKind::UdpReflection,
-            _,
-        ) => return None,
-    };
-    if (count as f64) < threshold {
-        return None;
-    }
-    let src = (sources.len() == 1)
-        .then(|| sources.iter().next().copied())
-        .flatten();
-    let bucket = config.frag_bucket_ns.max(1);
-    let mut metrics = vec![AlertMetric {
-        name: if rate.is_some() {
-            event.to_string()
-        } else {
-            format!("{event}_events")
-        },
-        value: count as f64,
-        baseline_mean: 0.0,
-        baseline_stddev: 0.0,
-        deviation: count as f64 / threshold,
-        weight: 1.0,
-    }];
-    if kind == AlertKind::FragFlood {
-        metrics.push(AlertMetric {
-            name: "distinct_sources".to_string(),
-            value: sources.len() as f64,
-            baseline_mean: 0.0,
-            baseline_stddev: 0.0,
-            deviation: 0.0,
-            weight: 0.0,
-        });
-    }
-    let mut alert = Alert {
-        ts_ns: end,
-        kind,
-        severity,
-        score: count as f64,
-        threshold,
-        granularity: AlertGranularity::Pair,
-        src,
-        dst: Some(dst),
-        dst_port: None,
-        // IPv6 datagrams are keyed without a protocol (0).
-        protocol: (protocol != 0).then_some(protocol),
-        hour_of_day: None,
-        window_start_ns: end.saturating_sub(bucket),
-        window_end_ns: end,
-        metrics,
-        explanation: String::new(),
-    };
-    let more = if src.is_none() {
-        format!(" from {} sources", sources.len())
-    } else {
-        String::new()
-    };
-    let secs = crate::alert::short_number(bucket as f64 / 1e9);
-    alert.explanation = if rate.is_some() {
-        format!(
-            "{}: {count} IP fragments in {secs} s not part of a reassembled datagram{more}",
-            alert.describe_key()
-        )
-    } else {
-        format!(
-            "{}: {count} {event} reassembly events in {secs} s{more}",
-            alert.describe_key()
-        )
-    };
-    Some(alert)
 }
 
 #[cfg(test)]
