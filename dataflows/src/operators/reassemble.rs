@@ -10,11 +10,10 @@ use timely::dataflow::operators::{Capability, Concat, Operator};
 use timely::dataflow::StreamVec;
 
 use crate::flow_key::fragment_route;
-use crate::hash::FastMap;
 use crate::order::EventTimeBuffer;
 use crate::packet::{flags, Context, Packet};
 use crate::reassembly::{
-    Counters, EventKind, FragKey, Reassembled, ReassemblyConfig, ReassemblyEvent, ReassemblyTable,
+    Counters, Reassembled, ReassemblyConfig, ReassemblyEvent, ReassemblyTable,
 };
 
 /// Counters of one worker's reassembly operator.
@@ -41,10 +40,6 @@ enum Out {
 pub struct ReassembleState<D> {
     table: ReassemblyTable,
     decode: D,
-    /// Per datagram in flight: (first fragment time, summed frame lengths).
-    frames: FastMap<FragKey, (u64, u64)>,
-    /// The longest timeout, for garbage-collecting `frames`.
-    max_timeout_ns: u64,
     undecodable: u64,
     reassembled: Vec<Reassembled>,
     events: Vec<ReassemblyEvent>,
@@ -53,12 +48,9 @@ pub struct ReassembleState<D> {
 impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
     /// An empty state.
     pub fn new(config: ReassemblyConfig, decode: D) -> Self {
-        let max_timeout_ns = config.timeout_v4_ns.max(config.timeout_v6_ns);
         ReassembleState {
             table: ReassemblyTable::new(config),
             decode,
-            frames: FastMap::default(),
-            max_timeout_ns,
             undecodable: 0,
             reassembled: Vec::new(),
             events: Vec::new(),
@@ -67,7 +59,8 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
 
     /// Feeds one fragment, in event-time order. A completed datagram is decoded into a
     /// packet that takes the completing fragment's time, feed and index; its `frame_len`
-    /// is the sum of the frame lengths of the fragments seen for the datagram.
+    /// is the sum of the frame lengths of the fragments pushed for the datagram while it
+    /// was in flight (duplicates included: they were on the wire).
     pub fn push(
         &mut self,
         p: &Packet,
@@ -81,18 +74,9 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
             self.take_events(events);
             return;
         }
-        let frames = &mut self.frames;
-        let add_frame = |key: &FragKey| {
-            let e = frames.entry(*key).or_insert((p.ts_ns, 0));
-            e.1 += u64::from(p.frame_len);
-        };
-        self.table
-            .push_with(p, &mut self.reassembled, &mut self.events, add_frame);
+        self.table.push(p, &mut self.reassembled, &mut self.events);
         for r in self.reassembled.drain(..) {
-            let frame_len = self
-                .frames
-                .remove(&r.key)
-                .map_or(p.frame_len, |(_, sum)| sum.min(u64::from(u32::MAX)) as u32);
+            let frame_len = r.frame_bytes.min(u64::from(u32::MAX)) as u32;
             let mut out = Packet {
                 ts_ns: r.ts_ns,
                 index: p.index,
@@ -119,32 +103,16 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
     pub fn expire(&mut self, frontier_ns: u64, events: &mut Vec<ReassemblyEvent>) {
         self.table.expire(frontier_ns, &mut self.events);
         self.take_events(events);
-        // Frame sums of keys that can no longer belong to a live datagram.
-        let horizon = frontier_ns.saturating_sub(self.max_timeout_ns);
-        if self.frames.len() > 2 * self.table.len() + 64 {
-            self.frames.retain(|_, (first, _)| *first > horizon);
-        }
     }
 
     /// Ends the input (see [`ReassemblyTable::drain`]).
     pub fn drain(&mut self, end_of_input_ns: u64, events: &mut Vec<ReassemblyEvent>) {
         self.table.drain(end_of_input_ns, &mut self.events);
         self.take_events(events);
-        self.frames.clear();
     }
 
     fn take_events(&mut self, events: &mut Vec<ReassemblyEvent>) {
-        for e in self.events.drain(..) {
-            if matches!(
-                e.kind,
-                EventKind::Timeout { .. }
-                    | EventKind::Eviction { .. }
-                    | EventKind::IncompleteAtEnd { .. }
-            ) {
-                self.frames.remove(&e.key);
-            }
-            events.push(e);
-        }
+        events.append(&mut self.events);
     }
 
     /// The counters so far.
@@ -365,6 +333,7 @@ impl<'scope> Reassemble<'scope> for StreamVec<'scope, u64, Packet> {
 mod tests {
     use super::*;
     use crate::packet::Addr;
+    use crate::reassembly::EventKind;
 
     fn fragment(ts: u64, offset: u16, more: bool, data: &[u8]) -> Packet {
         let mut b = vec![
@@ -392,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn frame_lengths_are_summed_and_forgotten() {
+    fn frame_lengths_are_summed_per_datagram() {
         let mut s = ReassembleState::new(
             ReassemblyConfig::default(),
             |ip: &[u8], _, p: &mut Packet| {
@@ -403,17 +372,25 @@ mod tests {
         let (mut out, mut ev) = (Vec::new(), Vec::new());
         s.push(&fragment(1, 0, true, &[0; 16]), &mut out, &mut ev);
         s.push(&fragment(2, 16, true, &[0; 8]), &mut out, &mut ev);
+        // An exact duplicate is not stored, but it was on the wire.
+        s.push(&fragment(2, 16, true, &[0; 8]), &mut out, &mut ev);
         s.push(&fragment(3, 24, false, &[0; 8]), &mut out, &mut ev);
         assert_eq!(out.len(), 1);
         assert_eq!(
             (out[0].frame_len, out[0].ip_len, out[0].index),
-            (300, 52, 3)
+            (400, 52, 3)
         );
-        assert!(s.frames.is_empty());
-        s.push(&fragment(4, 0, true, &[0; 16]), &mut out, &mut ev);
-        s.drain(5, &mut ev);
-        assert!(s.frames.is_empty());
-        assert_eq!(ev.len(), 1);
+        // The next datagram of the same key counts its own fragments only.
+        let mut late = fragment(4, 0, true, &[0; 16]);
+        late.frame_len = 60;
+        s.push(&late, &mut out, &mut ev);
+        let mut last = fragment(5, 16, false, &[0; 8]);
+        last.frame_len = 50;
+        s.push(&last, &mut out, &mut ev);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].frame_len, 110);
+        s.push(&fragment(6, 0, true, &[0; 16]), &mut out, &mut ev);
+        s.drain(7, &mut ev);
         assert_eq!(s.stats().table.event("incomplete_at_end"), 1);
     }
 

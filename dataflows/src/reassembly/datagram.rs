@@ -67,6 +67,9 @@ pub struct DatagramBuffer {
     pub discarded: bool,
     /// Memory charged to this datagram.
     pub memory: usize,
+    /// Summed frame lengths of the fragments pushed for it while it was in flight
+    /// (duplicates and rejected fragments included: they were on the wire).
+    pub frame_bytes: u64,
 }
 
 impl DatagramBuffer {
@@ -84,6 +87,7 @@ impl DatagramBuffer {
             differing: Vec::new(),
             discarded: false,
             memory: DATAGRAM_OVERHEAD,
+            frame_bytes: 0,
         }
     }
 

@@ -104,6 +104,9 @@ pub struct Reassembled {
     pub fragments: u32,
     /// The reconstructed IP packet (see [`super::parse::build_packet`]).
     pub bytes: Vec<u8>,
+    /// Summed frame lengths of the fragments pushed for the datagram while it was in
+    /// flight (duplicates and fragments it rejected included).
+    pub frame_bytes: u64,
 }
 
 /// One worker's reassembly state, independent of timely (unit-testable).
@@ -441,18 +444,6 @@ impl ReassemblyTable {
         out: &mut Vec<Reassembled>,
         events: &mut Vec<ReassemblyEvent>,
     ) {
-        self.push_with(p, out, events, |_| {});
-    }
-
-    /// [`Self::push`], calling `on_key` with the fragment's key (the one
-    /// [`FragKey::of_packet`] gives) once it is parsed, before it is stored, if it parses.
-    pub fn push_with(
-        &mut self,
-        p: &Packet,
-        out: &mut Vec<Reassembled>,
-        events: &mut Vec<ReassemblyEvent>,
-        on_key: impl FnOnce(&FragKey),
-    ) {
         let ts = p.ts_ns;
         self.counters.fragments += 1;
         self.expire(ts, events);
@@ -493,13 +484,13 @@ impl ReassemblyTable {
             protocol: FragKey::keyed_protocol(parsed.version, parsed.protocol),
             id: parsed.id,
         };
-        on_key(&key);
-        self.push_parsed(ts, key, &parsed, out, events);
+        self.push_parsed(ts, p.frame_len, key, &parsed, out, events);
     }
 
     fn push_parsed(
         &mut self,
         ts: u64,
+        frame_len: u32,
         key: FragKey,
         f: &ParsedFragment<'_>,
         out: &mut Vec<Reassembled>,
@@ -521,6 +512,7 @@ impl ReassemblyTable {
                 policy: self.config.policies.lookup(&key.dst),
                 fragments: 1,
                 bytes: build_packet(f.version, f.header, f.next_header_at, f.protocol, f.data),
+                frame_bytes: u64::from(frame_len),
             });
             return;
         }
@@ -563,6 +555,7 @@ impl ReassemblyTable {
         let mut existing: Option<bool> = None;
         let mut full = false;
         if let Some(d) = self.datagrams.get_mut(&key) {
+            d.frame_bytes += u64::from(frame_len);
             let counters = &mut self.counters;
             if let (Some(final_end), false) = (d.final_end, f.more) {
                 if end != final_end {
@@ -671,7 +664,8 @@ impl ReassemblyTable {
                     self.config.timeout_v6_ns
                 };
                 let policy = self.config.policies.lookup(&key.dst);
-                let d = DatagramBuffer::new(ts, ts.saturating_add(timeout), policy);
+                let mut d = DatagramBuffer::new(ts, ts.saturating_add(timeout), policy);
+                d.frame_bytes = u64::from(frame_len);
                 self.memory += d.memory;
                 let queue = &mut self.by_age[q];
                 queue.live += 1;
@@ -780,6 +774,7 @@ impl ReassemblyTable {
             policy: d.policy,
             fragments: d.fragments.len() as u32,
             bytes: build_packet(version, header, *next_at, *protocol, &payload),
+            frame_bytes: d.frame_bytes,
         });
     }
 }
