@@ -207,8 +207,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                     });
                     let horizon = frontier.frontier().iter().min().copied();
                     if let Some(p) = pending.as_mut() {
-                        let ready = |k: &K| horizon.is_none_or(|h| k.event_time() < h);
-                        while let Some(lines) = p.pop_ready(ready) {
+                        while let Some(lines) = p.pop_ready(horizon) {
                             if let Some(w) = out.as_mut() {
                                 if let Err(e) = write_lines(w, lines) {
                                     errors.borrow_mut().push(fail(e));

@@ -1,7 +1,8 @@
-//! A sorter for output lines that keeps memory bounded: lines wait in memory, sorted by
-//! key, until they may be written; when too many wait (e.g. every flow still open at the
-//! end of a capture, all due at once), they are written to disk as a sorted run, and the
-//! runs are merged with what is in memory when the output is finished.
+//! A sorter for output lines that keeps memory bounded: lines wait in memory, grouped by
+//! the event time their key starts with, until they may be written (each group is sorted
+//! once, when it goes); when too many wait (e.g. every flow still open at the end of a
+//! capture, all due at once), they are written to disk as a sorted run, and the runs are
+//! merged with what is in memory when the output is finished.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -14,12 +15,14 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::ordered_jsonl::TimedKey;
+
 /// A line to write, or why the record had none.
 pub type LineResult = Result<String, String>;
 
-/// What a waiting line costs besides its text, about: its key and vector in the ordered
-/// map (96 bytes for a flow's, in nodes about two thirds full), the vector's
-/// one-line allocation and the allocator's headers.
+/// What a waiting line costs besides its text, about: its key and the text's handle in
+/// its group's vector (96 bytes for a flow's), twice that for the vector's growth, and
+/// the allocator's header of the text.
 const LINE_OVERHEAD: usize = 200;
 
 /// The memory a waiting line holds: its text's allocation and [`LINE_OVERHEAD`].
@@ -77,11 +80,13 @@ impl LineBudget {
     }
 }
 
-/// Lines waiting to be written, in key order, spilled to sorted runs on disk beyond a
-/// memory limit.
+/// Lines waiting to be written, grouped by the event time their key starts with, spilled
+/// to sorted runs on disk beyond a memory limit. A group is sorted by (key, line) when it
+/// is written or spilled; keeping groups instead of one ordered map of keys makes a push
+/// an append (a capture's last flows all share a handful of end times).
 #[derive(Debug)]
 pub struct SpillingSorter<K> {
-    memory: BTreeMap<K, Vec<LineResult>>,
+    memory: BTreeMap<u64, Vec<(K, LineResult)>>,
     /// Bytes of `memory`, as counted in `budget`.
     memory_bytes: usize,
     budget: LineBudget,
@@ -89,7 +94,7 @@ pub struct SpillingSorter<K> {
     runs: Vec<PathBuf>,
 }
 
-impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
+impl<K: TimedKey + Serialize + DeserializeOwned> SpillingSorter<K> {
     /// A sorter whose runs are files named after `run_prefix` (e.g. `out/.flows.jsonl`),
     /// spilling when its waiting lines pass their share of `budget`.
     pub fn new(run_prefix: PathBuf, budget: LineBudget) -> Self {
@@ -107,7 +112,10 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
         let bytes = held_bytes(&line);
         self.memory_bytes += bytes;
         let total = self.budget.add(bytes);
-        self.memory.entry(key).or_default().push(line);
+        self.memory
+            .entry(key.event_time())
+            .or_default()
+            .push((key, line));
         if self.budget.should_spill(self.memory_bytes, total) {
             self.spill()?;
         }
@@ -120,36 +128,33 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
         !self.runs.is_empty()
     }
 
-    /// Removes and returns the lines of the smallest key if `ready(key)` holds and
-    /// nothing was spilled. Lines of equal keys come sorted by content.
-    pub fn pop_ready(&mut self, ready: impl Fn(&K) -> bool) -> Option<Vec<LineResult>> {
+    /// Removes and returns, sorted by (key, line), the lines of the earliest event time
+    /// if it is before `horizon` (`None`: every time is) and nothing was spilled. No line
+    /// of that time may come later: the caller's frontier has passed it.
+    pub fn pop_ready(&mut self, horizon: Option<u64>) -> Option<Vec<LineResult>> {
         if self.has_runs() {
             return None;
         }
         let entry = self.memory.first_entry()?;
-        if !ready(entry.key()) {
+        if horizon.is_some_and(|h| *entry.key() >= h) {
             return None;
         }
-        let mut lines = entry.remove();
-        let bytes: usize = lines.iter().map(held_bytes).sum();
+        let mut group = entry.remove();
+        let bytes: usize = group.iter().map(|(_, l)| held_bytes(l)).sum();
         self.memory_bytes = self.memory_bytes.saturating_sub(bytes);
         self.budget.sub(bytes);
-        if lines.len() > 1 {
-            lines.sort();
-        }
-        Some(lines)
+        sort_group(&mut group);
+        Some(group.into_iter().map(|(_, l)| l).collect())
     }
 
     fn spill(&mut self) -> std::io::Result<()> {
         let path = run_path(&self.run_prefix, self.runs.len());
         let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
         self.runs.push(path);
-        for (key, mut lines) in std::mem::take(&mut self.memory) {
-            if lines.len() > 1 {
-                lines.sort();
-            }
-            for line in lines {
-                bincode::serialize_into(&mut w, &(&key, &line)).map_err(std::io::Error::other)?;
+        for (_, mut group) in std::mem::take(&mut self.memory) {
+            sort_group(&mut group);
+            for record in &group {
+                bincode::serialize_into(&mut w, record).map_err(std::io::Error::other)?;
             }
         }
         self.budget.sub(self.memory_bytes);
@@ -176,11 +181,9 @@ impl<K: Ord + Serialize + DeserializeOwned> SpillingSorter<K> {
         if self.runs.is_empty() {
             self.budget.sub(self.memory_bytes);
             self.memory_bytes = 0;
-            for (_, mut lines) in std::mem::take(&mut self.memory) {
-                if lines.len() > 1 {
-                    lines.sort();
-                }
-                for l in lines {
+            for (_, mut group) in std::mem::take(&mut self.memory) {
+                sort_group(&mut group);
+                for (_, l) in group {
                     write(l)?;
                 }
             }
@@ -215,6 +218,14 @@ impl<K> Drop for SpillingSorter<K> {
     fn drop(&mut self) {
         // Lines never written (a failed output) leave the shared budget with the sorter.
         self.budget.sub(self.memory_bytes);
+    }
+}
+
+/// Sorts one event time's lines by (key, line): lines of equal keys by content, so that
+/// the output never depends on arrival order.
+fn sort_group<K: Ord>(group: &mut [(K, LineResult)]) {
+    if group.len() > 1 {
+        group.sort_unstable();
     }
 }
 
@@ -327,11 +338,11 @@ mod tests {
             LineBudget::new(LINE_OVERHEAD + 100),
         );
         s.push((1u64, 0u32), Ok("a".into())).expect("push");
-        assert!(s.pop_ready(|_| true).is_some());
+        assert!(s.pop_ready(None).is_some());
         for i in 0..10 {
             s.push((2, i), Ok("b".repeat(20))).expect("push");
         }
         assert!(s.has_runs());
-        assert!(s.pop_ready(|_| true).is_none());
+        assert!(s.pop_ready(None).is_none());
     }
 }
