@@ -370,7 +370,7 @@ impl ReassemblyTable {
             EventKind::Eviction {
                 reason,
                 first_ns: d.first_ns,
-                fragments: d.fragments.len() as u32,
+                fragments: d.fragment_count() as u32,
             },
         );
         Some(key)
@@ -389,7 +389,7 @@ impl ReassemblyTable {
                 key,
                 EventKind::Timeout {
                     first_ns: d.first_ns,
-                    fragments: d.fragments.len() as u32,
+                    fragments: d.fragment_count() as u32,
                 },
             );
         }
@@ -402,7 +402,7 @@ impl ReassemblyTable {
     /// (first-fragment time, key) order.
     pub fn drain(&mut self, end_of_input_ns: u64, events: &mut Vec<ReassemblyEvent>) {
         while let Some((key, d)) = self.pop_oldest() {
-            let fragments = d.fragments.len() as u32;
+            let fragments = d.fragment_count() as u32;
             let first_ns = d.first_ns;
             let (ts, kind) = if d.deadline_ns <= end_of_input_ns {
                 (
@@ -551,8 +551,8 @@ impl ReassemblyTable {
         }
 
         // Checks against the datagram so far. `existing`: the datagram is in flight, and
-        // whether it still lacks the offset-0 header.
-        let mut existing: Option<bool> = None;
+        // what storing the fragment in it would cost.
+        let mut existing: Option<usize> = None;
         let mut full = false;
         if let Some(d) = self.datagrams.get_mut(&key) {
             d.frame_bytes += u64::from(frame_len);
@@ -600,8 +600,13 @@ impl ReassemblyTable {
                     }
                 }
             }
-            full = d.fragments.len() >= self.config.max_fragments;
-            existing = Some(d.header.is_none());
+            full = d.fragment_count() >= self.config.max_fragments;
+            let header = if off == 0 && !d.has_header() {
+                f.header.len()
+            } else {
+                0
+            };
+            existing = Some(d.growth(header, f.data.len()) + FRAGMENT_OVERHEAD);
         }
         if full {
             self.counters.dropped_fragments += 1;
@@ -609,25 +614,20 @@ impl ReassemblyTable {
                 let kind = EventKind::Eviction {
                     reason: EvictReason::Fragments,
                     first_ns: d.first_ns,
-                    fragments: d.fragments.len() as u32,
+                    fragments: d.fragment_count() as u32,
                 };
                 self.emit(events, ts, key, kind);
             }
             return;
         }
 
-        // Make room.
-        let header_len = f.header.len();
-        let cost = |existing: Option<bool>| -> usize {
-            let c = f.data.len() + FRAGMENT_OVERHEAD;
-            match existing {
-                Some(lacks_header) if off == 0 && lacks_header => c + header_len,
-                Some(_) => c,
-                None if off == 0 => c + DATAGRAM_OVERHEAD + header_len,
-                None => c + DATAGRAM_OVERHEAD,
-            }
-        };
-        let alone = f.data.len() + FRAGMENT_OVERHEAD + DATAGRAM_OVERHEAD + header_len;
+        // Make room. `existing`: the cost of storing the fragment in its datagram, if it
+        // is in flight; `alone`: the cost in a new one.
+        let header_len = if off == 0 { f.header.len() } else { 0 };
+        let alone = DatagramBuffer::initial_growth(header_len, f.data.len())
+            + FRAGMENT_OVERHEAD
+            + DATAGRAM_OVERHEAD;
+        let cost = |existing: Option<usize>| existing.unwrap_or(alone);
         if alone > self.config.memory_budget {
             self.counters.dropped_fragments += 1;
             let kind = EventKind::OverBudget { cost: alone as u64 };
@@ -684,10 +684,8 @@ impl ReassemblyTable {
                 past = Some((end, d.max_end));
             }
         }
-        if off == 0 && d.header.is_none() {
-            d.header = Some((f.header.into(), f.next_header_at, f.protocol));
-            d.memory += f.header.len();
-            self.memory += f.header.len();
+        if off == 0 && !d.has_header() {
+            self.memory += d.set_header(f.header, f.next_header_at, f.protocol);
         }
         self.memory += d.store(off, f.data);
         let complete = d.is_complete();
@@ -763,7 +761,7 @@ impl ReassemblyTable {
         if d.discarded {
             return;
         }
-        let Some((header, next_at, protocol)) = d.header.as_ref() else {
+        let Some((header, next_at, protocol)) = d.header() else {
             return;
         };
         self.counters.reassembled += 1;
@@ -772,8 +770,8 @@ impl ReassemblyTable {
             first_ns: d.first_ns,
             key,
             policy: d.policy,
-            fragments: d.fragments.len() as u32,
-            bytes: build_packet(version, header, *next_at, *protocol, &payload),
+            fragments: d.fragment_count() as u32,
+            bytes: build_packet(version, header, next_at, protocol, &payload),
             frame_bytes: d.frame_bytes,
         });
     }
