@@ -311,7 +311,7 @@ impl FlowLine {
     }
 
     /// One CSV row (RFC 4180 quoting where needed), without the line end.
-    pub fn csv_row(&self) -> Result<String, String> {
+    pub fn csv_row(&self) -> Result<Vec<u8>, String> {
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .terminator(csv::Terminator::Any(b'\n'))
@@ -321,7 +321,7 @@ impl FlowLine {
         if bytes.last() == Some(&b'\n') {
             bytes.pop();
         }
-        String::from_utf8(bytes).map_err(|e| e.to_string())
+        Ok(bytes)
     }
 }
 
@@ -478,7 +478,7 @@ mod tests {
         for name in FIELDS {
             assert!(obj.contains_key(*name), "{name}");
         }
-        let row = line.csv_row().expect("a row");
+        let row = String::from_utf8(line.csv_row().expect("a row")).expect("UTF-8");
         let cells: Vec<&str> = row.split(',').collect();
         assert_eq!(cells.len(), FIELDS.len());
         let at = |name: &str| FIELDS.iter().position(|f| *f == name).expect("a field");

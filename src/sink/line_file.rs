@@ -1,6 +1,6 @@
 //! An output file written a batch of lines at a time with vectored writes.
 //!
-//! The writer of an ordered output receives every line as its own `String`, serialized
+//! The writer of an ordered output receives every line as its own byte vector, serialized
 //! on whichever worker produced the record. Copying each into a write buffer would cost
 //! the writing worker a second pass over every byte (the flows file of a 2 M-packet
 //! capture is over 100 MB); instead the lines are kept as they are and handed to the
@@ -19,7 +19,7 @@ const MAX_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 pub struct LineFile<W: Write = File> {
     out: W,
-    lines: Vec<String>,
+    lines: Vec<Vec<u8>>,
     bytes: usize,
 }
 
@@ -35,7 +35,7 @@ impl<W: Write> LineFile<W> {
 
     /// Adds one line (without its newline); written with the next full batch or
     /// [`LineFile::flush`].
-    pub fn push(&mut self, line: String) -> io::Result<()> {
+    pub fn push(&mut self, line: Vec<u8>) -> io::Result<()> {
         self.bytes += line.len() + 1;
         self.lines.push(line);
         if self.lines.len() >= MAX_LINES || self.bytes >= MAX_BYTES {
@@ -56,7 +56,7 @@ impl<W: Write> LineFile<W> {
         }
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * self.lines.len());
         for line in &self.lines {
-            slices.push(IoSlice::new(line.as_bytes()));
+            slices.push(IoSlice::new(line));
             slices.push(IoSlice::new(b"\n"));
         }
         let mut rest = &mut slices[..];
@@ -118,7 +118,7 @@ mod tests {
             let line = "x".repeat(i % 37) + &i.to_string();
             expected.push_str(&line);
             expected.push('\n');
-            f.push(line).expect("push");
+            f.push(line.into_bytes()).expect("push");
         }
         f.flush().expect("flush");
         assert_eq!(String::from_utf8(f.out.data).expect("utf8"), expected);
@@ -130,7 +130,7 @@ mod tests {
             data: Vec::new(),
             limit: 0,
         });
-        f.push("a".into()).expect("buffered");
+        f.push(b"a".to_vec()).expect("buffered");
         assert_eq!(
             f.flush().expect_err("no progress").kind(),
             io::ErrorKind::WriteZero

@@ -89,8 +89,8 @@ pub trait WriteOrderedJsonl<'scope, D> {
         F: Fn(&D) -> L + 'static;
 
     /// Like [`WriteOrderedJsonl::write_ordered_jsonl`], with the caller's own line format:
-    /// `to_line` renders a record as one line (without the newline), and `header`, if
-    /// any, is written first.
+    /// `to_line` renders a record as the bytes of one line (UTF-8, without the newline),
+    /// and `header`, if any, is written first.
     fn write_ordered_lines<K, O, F>(
         self,
         path: PathBuf,
@@ -103,11 +103,11 @@ pub trait WriteOrderedJsonl<'scope, D> {
     where
         K: TimedKey + ExchangeData,
         O: Fn(&D) -> K + 'static,
-        F: Fn(&D) -> Result<String, String> + 'static;
+        F: Fn(&D) -> Result<Vec<u8>, String> + 'static;
 }
 
 /// A serialized record on its way to the writer: (writer, order key, JSON line).
-type Line<K> = (u64, K, Result<String, String>);
+type Line<K> = (u64, K, Result<Vec<u8>, String>);
 
 impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec<'scope, u64, D> {
     fn write_ordered_jsonl<K, L, O, F>(
@@ -135,7 +135,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                 let mut buf = Vec::with_capacity(hint.get() + 64);
                 super::json_line::write(&to_line(d), &mut buf)?;
                 hint.set(buf.len());
-                String::from_utf8(buf).map_err(|e| e.to_string())
+                Ok(buf)
             },
             None,
             writers,
@@ -154,7 +154,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
     where
         K: TimedKey + ExchangeData,
         O: Fn(&D) -> K + 'static,
-        F: Fn(&D) -> Result<String, String> + 'static,
+        F: Fn(&D) -> Result<Vec<u8>, String> + 'static,
     {
         let budget = writers.budget.clone();
         let errors = Rc::clone(&writers.errors);
@@ -178,7 +178,7 @@ impl<'scope, D: ExchangeData + Clone> WriteOrderedJsonl<'scope, D> for StreamVec
                     match File::create(&path) {
                         Ok(f) => {
                             let mut w = LineFile::new(f);
-                            let head = header.clone().map_or(Ok(()), |h| w.push(h));
+                            let head = header.clone().map_or(Ok(()), |h| w.push(h.into_bytes()));
                             match head {
                                 Ok(()) => out = Some(w),
                                 Err(e) => errors
@@ -265,7 +265,7 @@ fn spill_prefix(path: &std::path::Path) -> PathBuf {
 /// Writes serialized lines; a record that could not be serialized is an error.
 fn write_lines(
     w: &mut LineFile,
-    batch: impl IntoIterator<Item = Result<String, String>>,
+    batch: impl IntoIterator<Item = Result<Vec<u8>, String>>,
 ) -> std::io::Result<()> {
     for line in batch {
         w.push(line.map_err(std::io::Error::other)?)?;

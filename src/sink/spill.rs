@@ -17,8 +17,9 @@ use serde::Serialize;
 
 use super::ordered_jsonl::TimedKey;
 
-/// A line to write, or why the record had none.
-pub type LineResult = Result<String, String>;
+/// A line to write (UTF-8 by construction: every writer serializes `str`s and ASCII), or
+/// why the record had none.
+pub type LineResult = Result<Vec<u8>, String>;
 
 /// What a waiting line costs besides its text, about: its key and the text's handle in
 /// its group's vector (96 bytes for a flow's), twice that for the vector's growth, and
@@ -27,10 +28,7 @@ const LINE_OVERHEAD: usize = 200;
 
 /// The memory a waiting line holds: its text's allocation and [`LINE_OVERHEAD`].
 fn held_bytes(line: &LineResult) -> usize {
-    LINE_OVERHEAD
-        + line
-            .as_ref()
-            .map_or_else(String::capacity, String::capacity)
+    LINE_OVERHEAD + line.as_ref().map_or_else(String::capacity, Vec::capacity)
 }
 
 /// The memory that waiting lines may take in one process, shared by all its writers
@@ -257,12 +255,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let mut s = SpillingSorter::new(dir.path().join(".out"), LineBudget::new(limit));
         for (t, k) in keys {
-            s.push((*t, *k), Ok(format!("{t}-{k}"))).expect("push");
+            s.push((*t, *k), Ok(format!("{t}-{k}").into_bytes()))
+                .expect("push");
         }
         let spilled = s.runs.len();
         let mut out = Vec::new();
         s.finish(|l| {
-            out.push(l.expect("line"));
+            out.push(String::from_utf8(l.expect("line")).expect("utf8"));
             Ok(())
         })
         .expect("finish");
@@ -296,7 +295,7 @@ mod tests {
     #[test]
     fn writers_share_one_budget() {
         let dir = tempfile::tempdir().expect("tmp");
-        let line = |n: usize| Ok::<_, String>("x".repeat(n));
+        let line = |n: usize| Ok::<_, String>(vec![b'x'; n]);
         let budget = LineBudget::new(8 * (LINE_OVERHEAD + 1000));
         let mut full = SpillingSorter::new(dir.path().join(".a"), budget.clone());
         let mut small = SpillingSorter::new(dir.path().join(".b"), budget.clone());
@@ -337,10 +336,10 @@ mod tests {
             dir.path().join(".out"),
             LineBudget::new(LINE_OVERHEAD + 100),
         );
-        s.push((1u64, 0u32), Ok("a".into())).expect("push");
+        s.push((1u64, 0u32), Ok(b"a".to_vec())).expect("push");
         assert!(s.pop_ready(None).is_some());
         for i in 0..10 {
-            s.push((2, i), Ok("b".repeat(20))).expect("push");
+            s.push((2, i), Ok(vec![b'b'; 20])).expect("push");
         }
         assert!(s.has_runs());
         assert!(s.pop_ready(None).is_none());
