@@ -7,7 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -151,8 +151,8 @@ impl<K: TimedKey + Serialize + DeserializeOwned> SpillingSorter<K> {
         self.runs.push(path);
         for (_, mut group) in std::mem::take(&mut self.memory) {
             sort_group(&mut group);
-            for record in &group {
-                bincode::serialize_into(&mut w, record).map_err(std::io::Error::other)?;
+            for (key, line) in &group {
+                write_record(&mut w, key, line)?;
             }
         }
         self.budget.sub(self.memory_bytes);
@@ -233,18 +233,60 @@ fn run_path(prefix: &Path, n: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Writes one record of a run: the key (bincode), then the line as a tag (0: a line,
+/// 1: an error), its length (u64, little-endian) and its bytes as they are.
+fn write_record<K: Serialize>(
+    w: &mut impl Write,
+    key: &K,
+    line: &LineResult,
+) -> std::io::Result<()> {
+    bincode::serialize_into(&mut *w, key).map_err(std::io::Error::other)?;
+    let (tag, bytes) = match line {
+        Ok(b) => (0u8, b.as_slice()),
+        Err(e) => (1u8, e.as_bytes()),
+    };
+    w.write_all(&[tag])?;
+    w.write_all(&(bytes.len() as u64).to_le_bytes())?;
+    w.write_all(bytes)
+}
+
+/// Reads the next record of a run ([`write_record`]'s format); `None` at its end.
 fn next_record<K: DeserializeOwned>(
     r: &mut BufReader<File>,
 ) -> std::io::Result<Option<(K, LineResult)>> {
-    match bincode::deserialize_from::<_, (K, LineResult)>(r) {
-        Ok(rec) => Ok(Some(rec)),
-        Err(e) => match *e {
-            bincode::ErrorKind::Io(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-                Ok(None)
+    let key = match bincode::deserialize_from::<_, K>(&mut *r) {
+        Ok(k) => k,
+        Err(e) => {
+            return match *e {
+                bincode::ErrorKind::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    Ok(None)
+                }
+                _ => Err(std::io::Error::other(e)),
             }
-            _ => Err(std::io::Error::other(e)),
-        },
+        }
+    };
+    let mut head = [0u8; 9];
+    r.read_exact(&mut head)?;
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&head[1..]);
+    let len = u64::from_le_bytes(len);
+    let mut bytes = Vec::new();
+    r.by_ref().take(len).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
+    let line = match head[0] {
+        0 => Ok(bytes),
+        1 => Err(String::from_utf8_lossy(&bytes).into_owned()),
+        t => {
+            return Err(std::io::Error::other(format!(
+                "bad record tag {t} in a run file"
+            )))
+        }
+    };
+    Ok(Some((key, line)))
 }
 
 #[cfg(test)]
@@ -326,6 +368,29 @@ mod tests {
         })
         .expect("finish");
         assert_eq!(out, 9);
+    }
+
+    #[test]
+    fn spilled_errors_come_back_as_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = SpillingSorter::new(dir.path().join(".out"), LineBudget::new(1));
+        s.push((2u64, 0u32), Ok("é\u{1f600}".as_bytes().to_vec()))
+            .expect("push");
+        s.push((1, 0), Err("no line".into())).expect("push");
+        assert!(s.has_runs());
+        let mut out = Vec::new();
+        s.finish(|l| {
+            out.push(l);
+            Ok(())
+        })
+        .expect("finish");
+        assert_eq!(
+            out,
+            vec![
+                Err("no line".to_string()),
+                Ok("é\u{1f600}".as_bytes().to_vec())
+            ]
+        );
     }
 
     #[test]
