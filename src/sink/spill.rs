@@ -233,6 +233,10 @@ fn run_path(prefix: &Path, n: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The longest line a run file may hold (a record's line is far shorter; a longer length
+/// means a damaged file, not an allocation to attempt).
+const MAX_RUN_LINE: usize = 1 << 30;
+
 /// Writes one record of a run: the key (bincode), then the line as a tag (0: a line,
 /// 1: an error), its length (u64, little-endian) and its bytes as they are.
 fn write_record<K: Serialize>(
@@ -271,12 +275,12 @@ fn next_record<K: DeserializeOwned>(
     r.read_exact(&mut head)?;
     let mut len = [0u8; 8];
     len.copy_from_slice(&head[1..]);
-    let len = u64::from_le_bytes(len);
-    let mut bytes = Vec::new();
-    r.by_ref().take(len).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 != len {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
+    let len = usize::try_from(u64::from_le_bytes(len))
+        .ok()
+        .filter(|&n| n <= MAX_RUN_LINE)
+        .ok_or_else(|| std::io::Error::other("a line too long in a run file"))?;
+    let mut bytes = vec![0u8; len];
+    r.read_exact(&mut bytes)?;
     let line = match head[0] {
         0 => Ok(bytes),
         1 => Err(String::from_utf8_lossy(&bytes).into_owned()),
