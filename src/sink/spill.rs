@@ -375,6 +375,33 @@ mod tests {
     }
 
     #[test]
+    fn ready_groups_come_by_event_time_sorted_by_key_then_line() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = SpillingSorter::new(dir.path().join(".out"), LineBudget::new(usize::MAX));
+        let line = |t: &str| Ok::<_, String>(t.as_bytes().to_vec());
+        for (t, k, l) in [
+            (5u64, 1u32, "e"),
+            (3, 9, "c"),
+            (3, 2, "b"),
+            (7, 0, "f"),
+            (3, 2, "a"),
+        ] {
+            s.push((t, k), line(l)).expect("push");
+        }
+        // Nothing before 3 yet; at 4, the lines of time 3 by (key, line).
+        assert!(s.pop_ready(Some(3)).is_none());
+        assert_eq!(
+            s.pop_ready(Some(4)),
+            Some(vec![line("a"), line("b"), line("c")])
+        );
+        assert!(s.pop_ready(Some(4)).is_none());
+        assert_eq!(s.pop_ready(Some(8)), Some(vec![line("e")]));
+        assert_eq!(s.pop_ready(None), Some(vec![line("f")]));
+        assert!(s.pop_ready(None).is_none());
+        assert_eq!(s.budget.held(), 0);
+    }
+
+    #[test]
     fn spilled_errors_come_back_as_errors() {
         let dir = tempfile::tempdir().expect("tmp");
         let mut s = SpillingSorter::new(dir.path().join(".out"), LineBudget::new(1));
