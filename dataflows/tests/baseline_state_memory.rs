@@ -8,10 +8,10 @@
 //! differential's arrangement, and their retraction, one update for the windows of one
 //! history step (1 h), waiting in its batcher until they leave the 24 h history. A
 //! decayed baseline holds the key's decayed moments. The arrangement merges its batches
-//! while the worker is idle (as `flowtide analyze` configures it).
+//! while the worker is idle (`configure_worker`, as `flowtide analyze` configures it).
 
 use flowtide_dataflows::baseline::{BaselineKey, BaselineMode, DetectConfig};
-use flowtide_dataflows::operators::baseline::{DecayedBaselines, Probe};
+use flowtide_dataflows::operators::baseline::{configure_worker, DecayedBaselines, Probe};
 use flowtide_dataflows::operators::Detect;
 use flowtide_dataflows::packet::Addr;
 use flowtide_dataflows::time::NS_PER_SEC;
@@ -28,7 +28,6 @@ static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 const HOSTS: u32 = 100_000;
 const MINUTES: u64 = 4;
 const MINUTE: u64 = 60 * NS_PER_SEC;
-const IDLE_MERGE_EFFORT: isize = 1000;
 const STEPS: usize = 5000;
 
 /// Host `n`'s window ending at minute `m`: a DNS exchange, slightly different each time.
@@ -59,10 +58,7 @@ fn window(n: u32, m: u64) -> WindowRecord {
 /// Bytes per key held by trailing baselines after `MINUTES` windows of every host.
 fn trailing_bytes_per_key() -> f64 {
     let mut config = timely::Config::thread();
-    differential_dataflow::configure(
-        &mut config.worker,
-        &differential_dataflow::Config::default().idle_merge_effort(Some(IDLE_MERGE_EFFORT)),
-    );
+    configure_worker(&mut config.worker);
     let guards = timely::execute(config, move |worker| {
         let mut input = InputHandle::<u64, CapacityContainerBuilder<Vec<WindowRecord>>>::new();
         let probe = ProbeHandle::new();

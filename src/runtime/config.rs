@@ -5,9 +5,6 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 use timely::{CommunicationConfig, Config, WorkerConfig};
 
-/// Records of merge work an idle arrangement does per activation.
-const IDLE_MERGE_EFFORT: isize = 1000;
-
 /// Where this process sits in the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterShape {
@@ -67,12 +64,7 @@ impl ClusterShape {
             CommunicationConfig::Thread
         };
         let mut worker = WorkerConfig::default();
-        // Arrangements (the trailing baselines) keep merging their batches while the
-        // worker is idle, so that their memory shrinks between bursts of windows.
-        differential_dataflow::configure(
-            &mut worker,
-            &differential_dataflow::Config::default().idle_merge_effort(Some(IDLE_MERGE_EFFORT)),
-        );
+        flowtide_dataflows::operators::baseline::configure_worker(&mut worker);
         Config {
             communication,
             worker,

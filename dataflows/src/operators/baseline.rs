@@ -251,6 +251,19 @@ fn first_window_ends<'scope>(
         .broadcast()
 }
 
+/// Records of merge work an idle arrangement does per activation ([`configure_worker`]).
+pub const IDLE_MERGE_EFFORT: isize = 1000;
+
+/// Configures a timely worker for the trailing baselines: their arrangement keeps merging
+/// its batches while the worker is idle, so that its memory shrinks between bursts of
+/// windows instead of waiting for the next ones.
+pub fn configure_worker(worker: &mut timely::WorkerConfig) {
+    differential_dataflow::configure(
+        worker,
+        &differential_dataflow::Config::default().idle_merge_effort(Some(IDLE_MERGE_EFFORT)),
+    );
+}
+
 /// A scored window that alerted: its baseline key, the window, the alert.
 type Scored = (BaselineKey, Probe, Alert);
 
@@ -372,14 +385,11 @@ fn trailing<'scope>(
         .filter(|(k, _, _)| !is_population(k))
         .as_collection()
         .arrange_by_self_named("Baselines");
-    // The population baselines (a handful of keys): every update to every worker, one
-    // copy addressed to each (an exchange routes `w < peers` to worker `w`).
-    let peers = scope.peers() as u64;
+    // The population baselines (a handful of keys): every update to every worker.
     let population_updates = entries
         .filter(|(k, _, _)| is_population(k))
-        .flat_map(move |(k, t, m)| (0..peers).zip(std::iter::repeat_n((k, t, m), peers as usize)))
-        .exchange(|(w, _): &(u64, (BaselineKey, u64, Moments))| *w)
-        .map(|(_, (k, t, m))| ScoreIn::Population(k, m, t));
+        .broadcast()
+        .map(|(k, t, m)| ScoreIn::Population(k, m, t));
     // Each window goes to the worker holding its key's shard of the arrangement.
     let scored_windows = probes
         .filter(move |(_, p)| judged(p))

@@ -42,7 +42,6 @@ pub struct ReassembleState<D> {
     decode: D,
     undecodable: u64,
     reassembled: Vec<Reassembled>,
-    events: Vec<ReassemblyEvent>,
 }
 
 impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
@@ -53,7 +52,6 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
             decode,
             undecodable: 0,
             reassembled: Vec::new(),
-            events: Vec::new(),
         }
     }
 
@@ -69,12 +67,11 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
     ) {
         if is_decoded_atomic(p) {
             // Nothing to reassemble: reported, and passed on as decoded.
-            self.table.atomic(p, &mut self.events);
+            self.table.atomic(p, events);
             packets.push(p.clone());
-            self.take_events(events);
             return;
         }
-        self.table.push(p, &mut self.reassembled, &mut self.events);
+        self.table.push(p, &mut self.reassembled, events);
         for r in self.reassembled.drain(..) {
             let frame_len = r.frame_bytes.min(u64::from(u32::MAX)) as u32;
             let mut out = Packet {
@@ -96,23 +93,16 @@ impl<D: Fn(&[u8], Context, &mut Packet) -> bool> ReassembleState<D> {
                 self.undecodable += 1;
             }
         }
-        self.take_events(events);
     }
 
     /// Times out datagrams whose deadline is at or before `frontier_ns`.
     pub fn expire(&mut self, frontier_ns: u64, events: &mut Vec<ReassemblyEvent>) {
-        self.table.expire(frontier_ns, &mut self.events);
-        self.take_events(events);
+        self.table.expire(frontier_ns, events);
     }
 
     /// Ends the input (see [`ReassemblyTable::drain`]).
     pub fn drain(&mut self, end_of_input_ns: u64, events: &mut Vec<ReassemblyEvent>) {
-        self.table.drain(end_of_input_ns, &mut self.events);
-        self.take_events(events);
-    }
-
-    fn take_events(&mut self, events: &mut Vec<ReassemblyEvent>) {
-        events.append(&mut self.events);
+        self.table.drain(end_of_input_ns, events);
     }
 
     /// The counters so far.

@@ -22,6 +22,9 @@ pub const FRAGMENT_OVERHEAD: usize = 48;
 /// A datagram's byte buffer grows to exactly what it holds up to this size, and by
 /// doubling beyond it.
 pub const EXACT_GROWTH: usize = 4096;
+/// The most fragments a datagram may store. Each adds at most 65 535 bytes to the
+/// buffer (an IP payload), like its header, so the buffer's offsets fit in 32 bits.
+pub const MAX_FRAGMENTS_LIMIT: usize = 65_535;
 
 /// The capacity a buffer of capacity `cap` has once it holds `needed` bytes.
 fn grown(cap: usize, needed: usize) -> usize {

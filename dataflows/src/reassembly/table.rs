@@ -4,7 +4,9 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::datagram::{merge, DatagramBuffer, DATAGRAM_OVERHEAD, FRAGMENT_OVERHEAD};
+use super::datagram::{
+    merge, DatagramBuffer, DATAGRAM_OVERHEAD, FRAGMENT_OVERHEAD, MAX_FRAGMENTS_LIMIT,
+};
 use super::event::{Counters, EventKind, EvictReason, FragKey, Range, ReassemblyEvent};
 use super::parse::{build_packet, parse_fragment, ParsedFragment};
 use super::policy::{Policy, PolicyMap};
@@ -56,11 +58,12 @@ pub struct ReassemblyConfig {
     pub timeout_v4_ns: u64,
     /// IPv6 datagram lifetime from its first fragment (default 60 s).
     pub timeout_v6_ns: u64,
-    /// Memory budget in bytes (default 64 MiB): fragment data plus
-    /// [`FRAGMENT_OVERHEAD`] per stored fragment, stored headers, and
-    /// [`DATAGRAM_OVERHEAD`] per datagram.
+    /// Memory budget in bytes (default 64 MiB): the capacity of each datagram's byte
+    /// buffer (its stored fragments' data and header), plus [`FRAGMENT_OVERHEAD`] per
+    /// stored fragment and [`DATAGRAM_OVERHEAD`] per datagram.
     pub memory_budget: usize,
-    /// Most fragments stored per datagram (default 256).
+    /// Most fragments stored per datagram (default 256; at most
+    /// [`MAX_FRAGMENTS_LIMIT`]).
     pub max_fragments: usize,
     /// Most datagrams in flight (default 65,536).
     pub max_datagrams: usize,
@@ -258,7 +261,7 @@ fn event(
 impl ReassemblyTable {
     /// An empty table.
     pub fn new(config: ReassemblyConfig) -> Self {
-        let max_fragments = config.max_fragments.clamp(1, u32::MAX as usize - 1);
+        let max_fragments = config.max_fragments.clamp(1, MAX_FRAGMENTS_LIMIT);
         ReassemblyTable {
             config: ReassemblyConfig {
                 max_fragments,
